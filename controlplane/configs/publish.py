@@ -1,0 +1,75 @@
+"""Publishing compiled configuration to Redis, where workers read it (DESIGN §7).
+
+Keys (under REDIS_PREFIX, default ``panoptes``):
+- ``config:version``          the published version (int)
+- ``config:snapshot``         the whole ConfigSnapshot as JSON
+- ``config:camera:<id>``      {"version": N, "camera": CameraConfig} per camera (deleted when the camera goes)
+- ``config:changes``          a stream of events {version, scope: full|camera, camera_id, deleted}
+
+A publish never moves the version backwards: an older revision arriving late is ignored.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+
+from analytics.config import ConfigSnapshot
+from controlplane.core.redis import client, key
+
+logger = logging.getLogger(__name__)
+
+STREAM_MAXLEN = 10_000  # events kept: workers that fall further behind reload the whole snapshot
+
+
+def changed_cameras(old: ConfigSnapshot | None, new: ConfigSnapshot) -> tuple[set[int], set[int], bool]:
+    """(changed or added camera ids, deleted camera ids, whether anything global changed)."""
+    old_cams = {c.id: c for c in old.cameras} if old else {}
+    new_cams = {c.id: c for c in new.cameras}
+    changed = {cid for cid, cam in new_cams.items() if old_cams.get(cid) != cam}
+    deleted = set(old_cams) - set(new_cams)
+    global_change = old is None or old.models != new.models
+    return changed, deleted, global_change
+
+
+def publish(new: ConfigSnapshot, old: ConfigSnapshot | None) -> bool:
+    """Write ``new`` to Redis unless a newer version is already there. True if written."""
+    r = client()
+    changed, deleted, global_change = changed_cameras(old, new)
+    events: list[dict[str, str]] = [
+        {"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "0"} for cid in sorted(changed)
+    ] + [{"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "1"} for cid in sorted(deleted)]
+    if global_change or not events:
+        events.append({"version": str(new.version), "scope": "full", "camera_id": "", "deleted": "0"})
+    version_key = key("config", "version")
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(version_key)
+                current = pipe.get(version_key)
+                if current is not None and int(current) >= new.version:
+                    return False
+                pipe.multi()
+                pipe.set(key("config", "snapshot"), new.model_dump_json())
+                for cam in new.cameras:
+                    pipe.set(key("config", "camera", cam.id), json.dumps({"version": new.version, "camera": cam.model_dump(mode="json")}))
+                for cid in deleted:
+                    pipe.delete(key("config", "camera", cid))
+                for event in events:
+                    pipe.xadd(key("config", "changes"), event, maxlen=STREAM_MAXLEN, approximate=True)
+                pipe.set(version_key, new.version)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def published_version() -> int | None:
+    raw = client().get(key("config", "version"))
+    return int(raw) if raw is not None else None
+
+
+def read_snapshot() -> ConfigSnapshot | None:
+    raw = client().get(key("config", "snapshot"))
+    return ConfigSnapshot.model_validate_json(raw) if raw else None

@@ -1,0 +1,67 @@
+"""Who may do what: a user's role comes from their groups; scope comes from their sites."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from controlplane.core.choices import Role
+
+
+def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+    """The highest role the user holds, or None (inactive, anonymous, or in no role group)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if getattr(user, "is_superuser", False):
+        return Role.ADMIN
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    for role in (Role.ADMIN, Role.OPERATOR, Role.VIEWER):
+        if role.value in names:
+            return role
+    return None
+
+
+def has_role(user: Any, needed: Role) -> bool:
+    return Role.rank(role_of(user)) >= Role.rank(needed)
+
+
+def scope_to_sites(queryset: QuerySet[Any], user: Any, site_field: str | None) -> QuerySet[Any]:
+    """Restrict a queryset to the sites the user belongs to.
+
+    Site scoping is opt-in per user: admins and users who are members of no site see every
+    site; a user who is a member of one or more sites sees only objects of those sites (objects
+    without a site stay visible to everyone in a role).
+    """
+    if site_field is None or role_of(user) == Role.ADMIN:
+        return queryset
+    site_ids = list(user.panoptes_sites.values_list("pk", flat=True))
+    if not site_ids:
+        return queryset
+    from django.db.models import Q
+
+    return queryset.filter(Q(**{f"{site_field}__in": site_ids}) | Q(**{f"{site_field}__isnull": True}))
+
+
+PANOPTES_APPS = ("cameras", "zones", "algorithms", "detectors", "alarms", "configs")
+# What each role may do in the admin panel, as Django model permissions (the API checks roles).
+OPERATOR_EDITS = {("zones", "zone"), ("algorithms", "algorithmbinding"), ("alarms", "alarm")}
+
+
+def sync_role_groups(using: str = "default") -> None:
+    """Create the viewer/operator/admin groups and give them their admin-panel permissions.
+
+    Idempotent; run after each migrate by controlplane.core.apps.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    perms = Permission.objects.using(using).select_related("content_type")
+    ours = [p for p in perms if p.content_type.app_label in PANOPTES_APPS]
+    view = [p for p in ours if p.codename.startswith("view_")]
+    operator = view + [
+        p for p in ours if (p.content_type.app_label, p.content_type.model) in OPERATOR_EDITS and not p.codename.startswith("view_")
+    ]
+    admin = ours + [p for p in perms if p.content_type.app_label in ("auth", "authtoken")]
+    for role, granted in ((Role.VIEWER, view), (Role.OPERATOR, operator), (Role.ADMIN, admin)):
+        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        group.permissions.set(granted)

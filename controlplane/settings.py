@@ -1,0 +1,184 @@
+"""Panoptes settings: one module, driven by environment variables (see README "Configuration").
+
+Nothing set means the embedded development defaults: SQLite and storage under ``var/``, local
+Redis, secrets generated once into ``var/``. ``PANOPTES_ENV=production`` turns on the production
+profile, which refuses to start without real secrets and passes ``check --deploy``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    local_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("PANOPTES_VAR_DIR", BASE_DIR / "var")
+
+PANOPTES_ENV = env_str("PANOPTES_ENV", "development")
+if PANOPTES_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"PANOPTES_ENV must be 'development' or 'production', got {PANOPTES_ENV!r}")
+PRODUCTION = PANOPTES_ENV == "production"
+
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when PANOPTES_ENV=production")
+
+if PRODUCTION:
+    SECRET_KEY = env_str("SECRET_KEY")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY must be set to at least 50 random characters in production")
+    FIELD_ENCRYPTION_KEYS = env_list("PANOPTES_FIELD_KEYS")
+    if not FIELD_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured(
+            "PANOPTES_FIELD_KEYS must hold at least one Fernet key in production "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+else:
+    SECRET_KEY = env_str("SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
+    FIELD_ENCRYPTION_KEYS = env_list("PANOPTES_FIELD_KEYS") or [local_secret(VAR_DIR / "field_key")]
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list the panel's host names in production")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "controlplane.core",
+    "controlplane.cameras",
+    "controlplane.zones",
+    "controlplane.algorithms",
+    "controlplane.detectors",
+    "controlplane.alarms",
+    "controlplane.configs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "controlplane.core.middleware.ActorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "controlplane.urls"
+WSGI_APPLICATION = "controlplane.wsgi.application"
+ASGI_APPLICATION = "controlplane.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL"), default_sqlite=VAR_DIR / "panoptes.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
+
+# --- Panoptes ---------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every Redis key Panoptes writes starts with this; tests use their own prefix.
+REDIS_PREFIX = env_str("PANOPTES_REDIS_PREFIX", "panoptes")
+STORAGE_ROOT = env_path("STORAGE_ROOT", VAR_DIR / "storage")
+# Shared test assets (real model and footage), referenced in place, never copied.
+PANOPTES_ASSETS = env_path("PANOPTES_ASSETS", BASE_DIR.parent / "shared" / "assets")
+# Directories from which `file:` stream URLs are accepted (empty: `file:` refused).
+MEDIA_DIRS = [Path(p).expanduser().resolve() for p in env_list("PANOPTES_MEDIA_DIRS")]
+# Networks a webhook may target although private/loopback (e.g. "127.0.0.0/8" for a local receiver).
+WEBHOOK_ALLOWED_NETWORKS = env_list("PANOPTES_WEBHOOK_ALLOWED_NETWORKS")
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["controlplane.core.permissions.RolePermission"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "controlplane.core.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Panoptes API",
+    "DESCRIPTION": "Cameras, zones, algorithm bindings, detector models, alarms and configuration revisions.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI assets from the drf-spectacular-sidecar package: the panel works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "controlplane.alarms.choices.SeverityChoices"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- Production hardening (what `check --deploy` asks for) -------------------------------------
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    X_FRAME_OPTIONS = "DENY"
+    if env_bool("BEHIND_TLS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
