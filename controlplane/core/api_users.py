@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from controlplane.core.api import PanoptesViewSet
 from controlplane.core.choices import Role
@@ -24,6 +25,13 @@ class UserSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         model = User
         fields = ["id", "username", "email", "is_active", "role", "password", "date_joined", "last_login"]
         read_only_fields = ["date_joined", "last_login"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        request = self.context.get("request")
+        if self.instance is not None and request is not None and self.instance.pk == request.user.pk:
+            if attrs.get("is_active") is False or ("role" in attrs and attrs["role"] != role_of(self.instance)):
+                raise serializers.ValidationError("you cannot deactivate yourself or change your own role")
+        return attrs
 
     def validate_password(self, value: str) -> str:
         validate_password(value)
@@ -56,3 +64,8 @@ class UserViewSet(PanoptesViewSet):
     serializer_class = UserSerializer
     read_role = Role.ADMIN
     search_fields = ["username", "email"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        if instance.pk == self.request.user.pk:
+            raise PermissionDenied("you cannot delete your own account")
+        super().perform_destroy(instance)

@@ -46,6 +46,8 @@ def scope_to_sites(queryset: QuerySet[Any], user: Any, site_field: str | None) -
 PANOPTES_APPS = ("cameras", "zones", "algorithms", "detectors", "alarms", "configs")
 # What each role may do in the admin panel, as Django model permissions (the API checks roles).
 OPERATOR_EDITS = {("zones", "zone"), ("algorithms", "algorithmbinding"), ("alarms", "alarm")}
+# Webhook endpoints and their deliveries are operator business (the API's read_role says the same).
+OPERATOR_READS = {("alarms", "webhookendpoint"), ("alarms", "alarmdelivery")}
 
 
 def sync_role_groups(using: str = "default") -> None:
@@ -57,8 +59,9 @@ def sync_role_groups(using: str = "default") -> None:
 
     perms = Permission.objects.using(using).select_related("content_type")
     ours = [p for p in perms if p.content_type.app_label in PANOPTES_APPS]
-    view = [p for p in ours if p.codename.startswith("view_")]
-    operator = view + [
+    view_all = [p for p in ours if p.codename.startswith("view_")]
+    view = [p for p in view_all if (p.content_type.app_label, p.content_type.model) not in OPERATOR_READS]
+    operator = view_all + [
         p for p in ours if (p.content_type.app_label, p.content_type.model) in OPERATOR_EDITS and not p.codename.startswith("view_")
     ]
     admin = ours + [p for p in perms if p.content_type.app_label in ("auth", "authtoken")]

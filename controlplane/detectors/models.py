@@ -81,6 +81,8 @@ class DetectorModel(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # A partial unique index would say "one default" in the database, but MySQL has none.
+        if not self.sha256:  # code paths that skip clean() still store a checked hash
+            self.sha256 = file_sha256(resolve_model_path(self.onnx_path))
         with transaction.atomic():
             if self.is_default:
                 DetectorModel.objects.select_for_update().filter(is_default=True).exclude(pk=self.pk).update(is_default=False)

@@ -1,4 +1,4 @@
-"""Seed the algorithm catalog from analytics.catalog (a later catalog change adds a migration like this)."""
+"""Seed the algorithm catalog from analytics.catalog."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,14 +6,12 @@ from typing import Any
 from django.db import migrations
 
 
-def sync_catalog(apps: Any, schema_editor: Any) -> None:
-    from analytics.catalog import CATALOG
+def seed(apps: Any, schema_editor: Any) -> None:
+    from controlplane.algorithms.catalog import sync_catalog
 
-    Algorithm = apps.get_model("algorithms", "Algorithm")
-    for entry in CATALOG:
-        Algorithm.objects.update_or_create(slug=entry["slug"], defaults={k: v for k, v in entry.items() if k != "slug"})
+    sync_catalog(apps.get_model("algorithms", "Algorithm"))
 
 
 class Migration(migrations.Migration):
     dependencies = [("algorithms", "0001_initial")]
-    operations = [migrations.RunPython(sync_catalog, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
