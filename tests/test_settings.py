@@ -1,0 +1,70 @@
+"""Settings from the environment: strict helpers, and a production profile that passes check --deploy."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.env import database_from_url, env_bool, env_int
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PANOPTES_", "DATABASE_URL", "SECRET_KEY", "DEBUG"))}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
+
+
+def _production_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PANOPTES_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "PANOPTES_FIELD_KEYS": secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": "panoptes.example.com",
+        "PANOPTES_VAR_DIR": str(tmp_path),
+    }
+
+
+def test_production_settings_pass_check_deploy_at_warning_level(tmp_path: Path) -> None:
+    result = _manage(_production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "PANOPTES_FIELD_KEYS", "ALLOWED_HOSTS"])
+def test_production_refuses_to_start_without_its_secrets_and_hosts(tmp_path: Path, missing: str) -> None:
+    env = _production_env(tmp_path)
+    del env[missing]
+    result = _manage(env, "check")
+    assert result.returncode != 0
+    assert missing in result.stderr
+    assert not any(tmp_path.iterdir())  # no development secret was generated in its place
+
+
+def test_env_helpers_refuse_malformed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BOOL", "perhaps")
+    with pytest.raises(ImproperlyConfigured, match="X_BOOL"):
+        env_bool("X_BOOL")
+    monkeypatch.setenv("X_INT", "ten")
+    with pytest.raises(ImproperlyConfigured, match="X_INT"):
+        env_int("X_INT", 1)
+    monkeypatch.setenv("X_INT", "-1")
+    with pytest.raises(ImproperlyConfigured, match=">= 0"):
+        env_int("X_INT", 1, minimum=0)
+
+
+def test_database_urls_map_to_django_settings(tmp_path: Path) -> None:
+    mysql = database_from_url("mysql://u:p%40ss@db.example:3307/panoptes", default_sqlite=tmp_path / "x.sqlite3")
+    assert (mysql["ENGINE"], mysql["HOST"], mysql["PORT"], mysql["USER"], mysql["PASSWORD"], mysql["NAME"]) == (
+        "django.db.backends.mysql", "db.example", "3307", "u", "p@ss", "panoptes",
+    )
+    assert database_from_url("", default_sqlite=tmp_path / "x.sqlite3")["NAME"] == str(tmp_path / "x.sqlite3")
+    with pytest.raises(ImproperlyConfigured, match="postgres"):
+        database_from_url("postgres://x/y", default_sqlite=tmp_path / "x.sqlite3")
+    with pytest.raises(ImproperlyConfigured, match="name a database"):
+        database_from_url("mysql://root@localhost", default_sqlite=tmp_path / "x.sqlite3")
