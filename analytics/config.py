@@ -45,7 +45,8 @@ class Weekday(StrEnum):
     SUN = "sun"
 
     @property
-    def index(self) -> int:
+    def number(self) -> int:
+        """Monday is 0, as in ``datetime.weekday()``."""
         return list(Weekday).index(self)
 
 
@@ -125,7 +126,7 @@ class ScheduleWindow(Frozen):
 
     def covers(self, local: datetime) -> bool:
         t, day = local.time().replace(tzinfo=None), local.weekday()
-        days = {d.index for d in self.days}
+        days = {d.number for d in self.days}
         if self.start < self.end:
             return day in days and self.start <= t < self.end
         # Overnight: the window belongs to the day it starts on.

@@ -23,8 +23,11 @@ from analytics.config import (
     CameraConfig,
     ConfigSnapshot,
     DetectorModelConfig,
+    LineDirection,
     Schedule,
+    Severity,
     ZoneConfig,
+    ZoneKind,
 )
 from controlplane.algorithms.models import Algorithm, AlgorithmBinding
 from controlplane.cameras.models import Camera, Site
@@ -64,7 +67,10 @@ def compile_snapshot(version: int = 0) -> ConfigSnapshot:
                 tags=cam.tags,
                 detector_model_id=cam.detector_model_id,
                 zones=[
-                    ZoneConfig(id=z.pk, name=z.name, kind=z.kind, points=z.points, direction=z.direction, enabled=z.enabled)
+                    ZoneConfig(
+                        id=z.pk, name=z.name, kind=ZoneKind(z.kind), points=z.points,
+                        direction=LineDirection(z.direction), enabled=z.enabled,
+                    )
                     for z in cam_zones
                 ],
                 bindings=[
@@ -77,7 +83,7 @@ def compile_snapshot(version: int = 0) -> ConfigSnapshot:
                         min_score=b.min_score,
                         schedule=Schedule.model_validate(b.schedule),
                         cooldown_seconds=b.cooldown_seconds,
-                        severity=b.severity,
+                        severity=Severity(b.severity),
                         enabled=b.enabled,
                     )
                     for z in cam_zones

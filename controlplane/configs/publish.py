@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import redis
 
@@ -37,7 +38,7 @@ def publish(new: ConfigSnapshot, old: ConfigSnapshot | None) -> bool:
     """Write ``new`` to Redis unless a newer version is already there. True if written."""
     r = client()
     changed, deleted, global_change = changed_cameras(old, new)
-    events: list[dict[str, str]] = [
+    events: list[dict[Any, Any]] = [
         {"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "0"} for cid in sorted(changed)
     ] + [{"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "1"} for cid in sorted(deleted)]
     if global_change or not events:
@@ -46,7 +47,7 @@ def publish(new: ConfigSnapshot, old: ConfigSnapshot | None) -> bool:
     with r.pipeline() as pipe:
         while True:
             try:
-                pipe.watch(version_key)
+                pipe.watch(version_key)  # type: ignore[no-untyped-call]
                 current = pipe.get(version_key)
                 if current is not None and int(current) >= new.version:
                     return False

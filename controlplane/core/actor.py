@@ -14,7 +14,7 @@ class Actor:
     comment: str = ""
 
 
-_current: contextvars.ContextVar[Actor] = contextvars.ContextVar("panoptes_actor", default=Actor())
+_current: contextvars.ContextVar[Actor] = contextvars.ContextVar("panoptes_actor", default=Actor())  # noqa: B039 (frozen)
 
 
 def current_actor() -> Actor:

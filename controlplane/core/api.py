@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Model, ProtectedError, QuerySet
+from django.db.models import ProtectedError, QuerySet
 from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,7 +38,7 @@ class CleanModelSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
-        model: type[Model] = self.Meta.model
+        model: Any = self.Meta.model
         m2m = {f.name for f in model._meta.many_to_many}
         plain = {k: v for k, v in attrs.items() if k not in m2m}
         if self.instance is not None:
@@ -72,15 +72,14 @@ class PanoptesViewMixin:
     action_roles: dict[str, Role] = {}
     site_field: str | None = None
 
-    request: Request
-
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         if request.user.is_authenticated:
             set_actor(request.user, request.headers.get("X-Change-Comment", "")[:200])
 
     def get_queryset(self) -> QuerySet[Any]:
-        return scope_to_sites(super().get_queryset(), self.request.user, self.site_field)  # type: ignore[misc]
+        request: Request = self.request  # type: ignore[attr-defined]
+        return scope_to_sites(super().get_queryset(), request.user, self.site_field)  # type: ignore[misc]
 
 
 class PanoptesReadOnlyViewSet(PanoptesViewMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
@@ -112,5 +111,6 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[ty
 
     def get_queryset(self) -> QuerySet[Any]:
         qs = super().get_queryset()
+        assert qs is not None  # every ScopedRelatedField is declared with a queryset
         request = self.context.get("request")
         return scope_to_sites(qs, request.user, self.site_field) if request else qs

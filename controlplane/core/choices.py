@@ -15,5 +15,5 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
     @classmethod
-    def rank(cls, role: "Role | None") -> int:
+    def rank(cls, role: Role | None) -> int:
         return {None: 0, cls.VIEWER: 1, cls.OPERATOR: 2, cls.ADMIN: 3}[role]

@@ -29,7 +29,7 @@ def resolve(host: str) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise ValidationError(f"host {host!r} does not resolve") from None
-    return sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=str)
+    return sorted({ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}, key=str)
 
 
 def _allowed(addr: IPAddress) -> bool:

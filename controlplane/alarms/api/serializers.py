@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
@@ -18,7 +20,7 @@ class WebhookEndpointSerializer(CleanModelSerializer):
 
 
 class AlarmSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Alarm
