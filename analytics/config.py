@@ -11,7 +11,7 @@ import re
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -235,6 +235,19 @@ class ConfigSnapshot(Frozen):
     def content(self) -> dict[str, Any]:
         """The snapshot without its version and time: equal content means an equal configuration."""
         return self.model_dump(mode="json", exclude={"version", "created_at"})
+
+
+def split_credentials(url: str) -> tuple[str, str, str] | None:
+    """(URL without user info, user name, password) when the URL carries ``user:pass@``, else None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if "@" not in parts.netloc:
+        return None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    username, _, password = userinfo.partition(":")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), unquote(username), unquote(password)
 
 
 _SECRET_QUERY = re.compile(r"(pass(word)?|pwd|token|secret|key|auth)", re.IGNORECASE)

@@ -20,7 +20,7 @@ from analytics.config import mask_url
 from controlplane.alarms.choices import AlarmStatus
 from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
 from controlplane.algorithms.models import Algorithm
-from controlplane.cameras.admin import SiteScopedAdmin, pretty_json
+from controlplane.core.admin import SiteScopedAdmin, pretty_json
 from controlplane.core.choices import Role
 from controlplane.core.roles import has_role
 

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from controlplane.algorithms.models import Algorithm, AlgorithmBinding
-from controlplane.cameras.admin import COMPACT_JSON, SiteScopedAdmin, pretty_json
+from controlplane.core.admin import COMPACT_JSON, SiteScopedAdmin, pretty_json
 
 
 def params_summary(algorithm: Algorithm) -> str:

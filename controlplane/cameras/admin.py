@@ -1,57 +1,22 @@
-"""Admin for sites and cameras, plus the small helpers every Panoptes admin shares.
+"""Admin for sites and cameras.
 
 Camera credentials never reach a page: the form offers write-only ``username``/``password``
 fields and a "clear" box instead of the encrypted ``credentials`` column (DESIGN §11).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, QueryDict
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
 
+from analytics.config import split_credentials
 from controlplane.cameras.models import Camera, Site
-from controlplane.core.roles import scope_to_sites
+from controlplane.core.admin import COMPACT_JSON, SiteScopedAdmin
 from controlplane.zones.models import Zone
-
-# --- shared helpers (used by every app's admin.py) ----------------------------------------------
-
-#: Smaller JSON text areas, so points, params and schedules fit in inline rows.
-COMPACT_JSON: dict[type[models.Field[Any, Any]], dict[str, Any]] = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 50})}}
-
-
-def pretty_json(value: Any) -> SafeString:
-    """JSON indented in a <pre>, for read-only views of snapshots, schemas and alarm details."""
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
-
-
-class SiteScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Lists and foreign-key choices limited to the user's sites, as the API does (DESIGN §11).
-
-    ``site_field`` is the path from the model to its Site; ``scoped_foreign_keys`` maps a foreign
-    key of the form to the path from the related model to its Site.
-    """
-
-    site_field: str | None = None
-    scoped_foreign_keys: dict[str, str] = {}
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return scope_to_sites(super().get_queryset(request), request.user, self.site_field)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        path = self.scoped_foreign_keys.get(db_field.name)
-        if field is not None and path is not None:
-            field.queryset = scope_to_sites(field.queryset, request.user, path)  # type: ignore[arg-type]
-        return field
-
 
 # --- sites ---------------------------------------------------------------------------------------
 
@@ -74,19 +39,6 @@ class SiteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 # --- cameras -------------------------------------------------------------------------------------
-
-
-def _split_userinfo(url: str) -> tuple[str, str, str] | None:
-    """(url without user info, user name, password) when the URL carries ``user:pass@``, else None."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if "@" not in parts.netloc:
-        return None
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    username, _, password = userinfo.partition(":")
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), unquote(username), unquote(password)
 
 
 class CameraAdminForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -132,7 +84,7 @@ class CameraAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         cleaned = self.cleaned_data
         username: str = cleaned.get("username") or ""
         password: str = cleaned.get("password") or ""
-        in_url = _split_userinfo(cleaned.get("stream_url") or "") is not None
+        in_url = split_credentials(cleaned.get("stream_url") or "") is not None
         typed = bool(password) or "username" in self.changed_data
         if cleaned.get("clear_credentials"):
             if typed or in_url:
@@ -156,7 +108,7 @@ class CameraAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     def _strip_credentials_from_data(self) -> None:
         """Before the form is shown again with errors, take ``user:pass@`` out of the echoed URL."""
         key = self.add_prefix("stream_url")
-        split = _split_userinfo(self.data.get(key) or "")
+        split = split_credentials(self.data.get(key) or "")
         if split is None:
             return
         url, username, _password = split

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 
-from analytics.config import mask_url
+from analytics.config import mask_url, split_credentials
 from controlplane.core.fields import EncryptedTextField
 from controlplane.core.validators import validate_stream_url
 
@@ -114,13 +114,10 @@ class Camera(models.Model):
 
     def move_credentials_out_of_url(self) -> None:
         """``rtsp://u:p@host/x`` becomes ``rtsp://host/x`` with (u, p) kept encrypted."""
-        parts = urlsplit(self.stream_url)
-        if "@" not in parts.netloc:
-            return
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        username, _, password = userinfo.partition(":")
-        self.set_credentials(unquote(username), unquote(password))
-        self.stream_url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+        split = split_credentials(self.stream_url)
+        if split is not None:
+            self.stream_url, username, password = split
+            self.set_credentials(username, password)
 
     @property
     def masked_url(self) -> str:

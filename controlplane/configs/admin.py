@@ -15,9 +15,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 
-from controlplane.cameras.admin import pretty_json
 from controlplane.configs.actions import restore
 from controlplane.configs.models import ConfigRevision
+from controlplane.core.admin import pretty_json
 from controlplane.core.choices import Role
 from controlplane.core.roles import has_role
 

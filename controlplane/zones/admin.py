@@ -13,7 +13,7 @@ from django.http import HttpRequest
 
 from controlplane.algorithms.admin import AlgorithmBindingForm
 from controlplane.algorithms.models import AlgorithmBinding
-from controlplane.cameras.admin import COMPACT_JSON, SiteScopedAdmin
+from controlplane.core.admin import COMPACT_JSON, SiteScopedAdmin
 from controlplane.zones.models import Zone
 
 
