@@ -104,6 +104,32 @@ def test_an_older_version_never_overwrites_a_newer_one(live_db: Any) -> None:
     from controlplane.configs import publish
 
     now = datetime.now(UTC)
-    assert publish.publish(ConfigSnapshot(version=7, created_at=now), None)
-    assert not publish.publish(ConfigSnapshot(version=6, created_at=now), None)
+    assert publish.publish(ConfigSnapshot(version=7, created_at=now), publish.Changes(full=True))
+    assert not publish.publish(ConfigSnapshot(version=6, created_at=now), publish.Changes(full=True))
     assert publish.published_version() == 7
+
+
+def test_a_change_to_one_camera_announces_only_that_camera(api: Any, redis_client: Any) -> None:
+    from controlplane.core.redis import key
+
+    admin = api("admin")
+    first = admin.post("/api/v1/cameras/", {"name": "one", "stream_url": "rtsp://u:p@10.0.0.1/s"}, format="json").json()
+    admin.post("/api/v1/cameras/", {"name": "two", "stream_url": "rtsp://u:p@10.0.0.2/s"}, format="json")
+    last_id = redis_client.xrevrange(key("config", "changes"), count=1)[0][0]
+
+    admin.post("/api/v1/zones/", {"camera": first["id"], "name": "z", "points": [[0, 0], [1, 0], [1, 1]]}, format="json")
+
+    events = redis_client.xrange(key("config", "changes"), min=f"({last_id.decode()}")
+    assert [(e[b"scope"], e[b"camera_id"]) for _, e in events] == [(b"camera", str(first["id"]).encode())]
+
+
+def test_deleting_a_camera_announces_it_and_removes_its_key(api: Any, redis_client: Any) -> None:
+    from controlplane.core.redis import key
+
+    admin = api("admin")
+    cam = admin.post("/api/v1/cameras/", {"name": "gone", "stream_url": "rtsp://10.0.0.1/s"}, format="json").json()
+    assert redis_client.exists(key("config", "camera", cam["id"]))
+    admin.delete(f"/api/v1/cameras/{cam['id']}/")
+    assert not redis_client.exists(key("config", "camera", cam["id"]))
+    _, event = redis_client.xrevrange(key("config", "changes"), count=1)[0]
+    assert (event[b"camera_id"], event[b"deleted"]) == (str(cam["id"]).encode(), b"1")

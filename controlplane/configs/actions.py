@@ -101,13 +101,34 @@ def compile_snapshot(version: int = 0) -> ConfigSnapshot:
     return ConfigSnapshot(version=version, created_at=timezone.now(), cameras=camera_configs, models=models)
 
 
+def camera_fingerprint(camera: CameraConfig) -> str:
+    """A hash of a camera's configuration that is equal exactly when the configuration is.
+
+    Credentials are encrypted with a fresh IV at every compile, so they count by plain value.
+    """
+    data = camera.model_dump(mode="json")
+    if data["credentials"]:
+        data["credentials"] = hashlib.sha256(decrypt(data["credentials"]).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def content_hash(snapshot: ConfigSnapshot) -> str:
-    content = snapshot.content()
-    # Credentials are encrypted with a fresh IV each time; compare them by plain value instead.
-    for cam in content["cameras"]:
-        if cam["credentials"]:
-            cam["credentials"] = hashlib.sha256(decrypt(cam["credentials"]).encode()).hexdigest()
+    content = {
+        "cameras": {str(c.id): camera_fingerprint(c) for c in snapshot.cameras},
+        "models": [m.model_dump(mode="json") for m in snapshot.models],
+    }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def diff(old: ConfigSnapshot | None, new: ConfigSnapshot) -> publisher.Changes:
+    """What changed between two snapshots, for the change stream."""
+    old_prints = {c.id: camera_fingerprint(c) for c in old.cameras} if old else {}
+    new_prints = {c.id: camera_fingerprint(c) for c in new.cameras}
+    return publisher.Changes(
+        cameras={cid for cid, fp in new_prints.items() if old_prints.get(cid) != fp},
+        deleted=set(old_prints) - set(new_prints),
+        full=old is None or old.models != new.models,
+    )
 
 
 def latest_revision() -> ConfigRevision | None:
@@ -143,7 +164,8 @@ def publish_revision(revision: ConfigRevision, previous: ConfigRevision | None =
     """Publish a revision to Redis; a Redis outage is logged, and ``ensure_published`` repairs it."""
     try:
         old = ConfigSnapshot.model_validate(previous.snapshot) if previous else publisher.read_snapshot()
-        done = publisher.publish(ConfigSnapshot.model_validate(revision.snapshot), old)
+        new = ConfigSnapshot.model_validate(revision.snapshot)
+        done = publisher.publish(new, diff(old, new))
     except redis.RedisError as exc:
         logger.warning("config v%s recorded but not published (Redis: %s); will republish", revision.version, exc)
         return False

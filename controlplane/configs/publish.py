@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -24,20 +25,23 @@ logger = logging.getLogger(__name__)
 STREAM_MAXLEN = 10_000  # events kept: workers that fall further behind reload the whole snapshot
 
 
-def changed_cameras(old: ConfigSnapshot | None, new: ConfigSnapshot) -> tuple[set[int], set[int], bool]:
-    """(changed or added camera ids, deleted camera ids, whether anything global changed)."""
-    old_cams = {c.id: c for c in old.cameras} if old else {}
-    new_cams = {c.id: c for c in new.cameras}
-    changed = {cid for cid, cam in new_cams.items() if old_cams.get(cid) != cam}
-    deleted = set(old_cams) - set(new_cams)
-    global_change = old is None or old.models != new.models
-    return changed, deleted, global_change
+@dataclass(frozen=True)
+class Changes:
+    """What a new version changes: cameras changed or added, cameras deleted, global (models) change."""
+
+    cameras: set[int] = field(default_factory=set)
+    deleted: set[int] = field(default_factory=set)
+    full: bool = False
 
 
-def publish(new: ConfigSnapshot, old: ConfigSnapshot | None) -> bool:
-    """Write ``new`` to Redis unless a newer version is already there. True if written."""
+def publish(new: ConfigSnapshot, changes: Changes) -> bool:
+    """Write ``new`` to Redis unless a newer version is already there. True if written.
+
+    One event per changed or deleted camera; a "full" event when something global changed (or
+    nothing camera-specific did), so a worker can reload everything.
+    """
     r = client()
-    changed, deleted, global_change = changed_cameras(old, new)
+    changed, deleted, global_change = changes.cameras, changes.deleted, changes.full
     events: list[dict[Any, Any]] = [
         {"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "0"} for cid in sorted(changed)
     ] + [{"version": str(new.version), "scope": "camera", "camera_id": str(cid), "deleted": "1"} for cid in sorted(deleted)]
