@@ -134,6 +134,16 @@ WEBHOOK_ALLOWED_NETWORKS = env_list("PANOPTES_WEBHOOK_ALLOWED_NETWORKS")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 
+# Capture (workers.capture; DESIGN §4). Seconds.
+# 10 s lease: survives a 3 s Redis stall and a 5 s stream stall with renewals every 2 s.
+LEASE_TTL = env_int("PANOPTES_LEASE_TTL", 10, minimum=3)
+RECONCILE_SECONDS = env_int("PANOPTES_RECONCILE_SECONDS", 3, minimum=1)
+STALL_SECONDS = env_int("PANOPTES_STALL_SECONDS", 5, minimum=1)  # no packet for this long: reopen
+OPEN_TIMEOUT = env_int("PANOPTES_OPEN_TIMEOUT", 10, minimum=1)
+BACKOFF_MAX = env_int("PANOPTES_BACKOFF_MAX", 60, minimum=1)
+SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 5, minimum=1)
+RETENTION_SECONDS = env_int("PANOPTES_RETENTION_SECONDS", 300, minimum=10)  # how often retention runs
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

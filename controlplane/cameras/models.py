@@ -132,12 +132,72 @@ class Camera(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.move_credentials_out_of_url()
+        if self.pk is not None and not self._state.adding and kwargs.get("update_fields") is None:
+            # Never write epoch from a stale in-memory copy: capture workers bump it concurrently.
+            kwargs["update_fields"] = [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "epoch"]
         super().save(*args, **kwargs)
 
     # --- ownership (used by workers.capture) --------------------------------------------------
-    def bump_epoch(self) -> int:
-        """Take a fresh fencing token: an atomic ``epoch = epoch + 1`` in the database."""
+    @staticmethod
+    def bump_epoch(camera_id: int) -> int:
+        """Take a fresh fencing token: an atomic ``epoch = epoch + 1`` in the database.
+
+        Raises Camera.DoesNotExist if the camera is gone.
+        """
         with transaction.atomic():
-            Camera.objects.filter(pk=self.pk).update(epoch=F("epoch") + 1)
-            self.epoch = Camera.objects.values_list("epoch", flat=True).get(pk=self.pk)
-        return self.epoch
+            if Camera.objects.filter(pk=camera_id).update(epoch=F("epoch") + 1) != 1:
+                raise Camera.DoesNotExist(camera_id)
+            return int(Camera.objects.values_list("epoch", flat=True).get(pk=camera_id))
+
+
+class StaleEpochError(Exception):
+    """A capture worker tried to record a segment after losing the camera to a newer owner."""
+
+
+class Segment(models.Model):
+    """A complete recorded piece of a camera's stream (a stream copy, cut on keyframes).
+
+    Rows exist only for complete files, written by the camera's current owner: ``record`` refuses
+    an epoch older than the camera's (DESIGN §4). ``seq`` counts a camera's segments from 1 with
+    no holes and no repeats, across owners, because it is assigned under the camera's row lock.
+    """
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="segments")
+    seq = models.PositiveBigIntegerField()
+    epoch = models.PositiveBigIntegerField()
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    path = models.CharField(max_length=500, help_text="Relative to STORAGE_ROOT.")
+    size_bytes = models.PositiveBigIntegerField()
+    discontinuity = models.BooleanField(default=False, help_text="First segment after a (re)connect: a gap may precede it.")
+    announced_at = models.DateTimeField(null=True, blank=True, help_text="When the gpu queue was told about it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["camera_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["camera", "seq"], name="segment_seq_unique_per_camera"),
+            models.CheckConstraint(condition=Q(end_time__gte=F("start_time")), name="segment_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["camera", "start_time"]), models.Index(fields=["end_time"])]
+
+    def __str__(self) -> str:
+        return f"{self.camera_id}#{self.seq}"
+
+    @property
+    def duration(self) -> float:
+        return (self.end_time - self.start_time).total_seconds()
+
+    @classmethod
+    def record(cls, *, camera_id: int, epoch: int, **fields: Any) -> Segment:
+        """Store a finished segment for the owner holding ``epoch``; StaleEpochError if it lost the camera.
+
+        The camera row is locked, so an owner change (``Camera.bump_epoch``) and this check cannot
+        interleave, and ``seq`` is the next number for the camera.
+        """
+        with transaction.atomic():
+            current = Camera.objects.select_for_update().filter(pk=camera_id).values_list("epoch", flat=True).first()
+            if current is None or current != epoch:
+                raise StaleEpochError(f"camera {camera_id}: epoch {epoch} is stale (current {current})")
+            last = cls.objects.filter(camera_id=camera_id).order_by("-seq").values_list("seq", flat=True).first()
+            return cls.objects.create(camera_id=camera_id, epoch=epoch, seq=(last or 0) + 1, **fields)

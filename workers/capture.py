@@ -1,0 +1,461 @@
+"""The capture loop: one camera, owned through a lease, recorded into segments (DESIGN §1, §4).
+
+``CaptureLoop.run`` claims the camera, then repeats small steps (each returns quickly) until it
+is told to stop, loses the lease, or the camera is disabled or deleted; then it releases the
+lease at once. A process runs dozens of these on Celery's threads pool.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import av
+import av.container
+import av.packet
+import av.stream
+import cv2
+import redis
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from analytics.config import CameraConfig, mask_url
+from controlplane.cameras.models import Camera, Segment, StaleEpochError
+from controlplane.core.fields import decrypt
+from controlplane.core.redis import client, key
+from workers.config import CameraGone, camera_config
+from workers.leases import Lease, LeaseGraceError
+from workers.recorder import FinishedSegment, SegmentWriter
+from workers.status import CaptureState, write_status
+
+logger = logging.getLogger(__name__)
+
+#: Set when the worker shuts down (workers.tasks connects it to Celery's signal): loops drain.
+SHUTDOWN = threading.Event()
+
+PENDING_MAX = 720  # finished segments held while MySQL is down: one hour of 5 s segments
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+# --- configuration change notifications ---------------------------------------------------------
+class ConfigWatcher:
+    """One thread per process reading the config change stream; wakes the loops it concerns.
+
+    Used by CaptureLoop so a new version reaches its camera within about a second.
+    """
+
+    _lock = threading.Lock()
+    _instance: ConfigWatcher | None = None
+
+    def __init__(self) -> None:
+        self._subscribers: dict[int, set[threading.Event]] = {}
+        self._thread = threading.Thread(target=self._run, name="config-watcher", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def get(cls) -> ConfigWatcher:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def subscribe(self, camera_id: int) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._subscribers.setdefault(camera_id, set()).add(event)
+        return event
+
+    def unsubscribe(self, camera_id: int, event: threading.Event) -> None:
+        with self._lock:
+            self._subscribers.get(camera_id, set()).discard(event)
+
+    def _notify(self, camera_id: int | None) -> None:
+        with self._lock:
+            groups = list(self._subscribers.values()) if camera_id is None else [self._subscribers.get(camera_id, set())]
+            for events in groups:
+                for event in events:
+                    event.set()
+
+    def _run(self) -> None:
+        last_id = "$"
+        while True:
+            try:
+                replies: Any = client().xread({key("config", "changes"): last_id}, block=1000, count=100)
+            except redis.RedisError:
+                self._notify(None)  # let every loop re-read (from Redis or its local copy)
+                time.sleep(1)
+                continue
+            for _stream, events in replies or []:
+                for event_id, fields in events:
+                    last_id = event_id
+                    scope = fields.get(b"scope", b"full")
+                    self._notify(int(fields[b"camera_id"]) if scope == b"camera" else None)
+
+
+# --- the loop ---------------------------------------------------------------------------------
+@dataclass
+class Meter:
+    """Input packets and bytes over a sliding window, for the fps and bitrate in the status."""
+
+    window: float = 5.0
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add(self, size: int) -> None:
+        now = time.monotonic()
+        self.samples.append((now, size))
+        while self.samples and now - self.samples[0][0] > self.window:
+            self.samples.popleft()
+
+    def rates(self) -> tuple[float, float]:
+        if len(self.samples) < 2:
+            return 0.0, 0.0
+        span = max(self.samples[-1][0] - self.samples[0][0], 1e-3)
+        return (len(self.samples) - 1) / span, 8 * sum(s for _, s in self.samples) / span
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the lease every TTL/5 while the loop may be blocked opening or reading a stream."""
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(name=f"lease-{lease.camera_id}", daemon=True)
+        self.lease = lease
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.lease.ttl / 5):
+            if not self.lease.renew():
+                return
+
+
+def stream_url_with_credentials(config: CameraConfig) -> str:
+    """The URL PyAV opens. It holds the password: never log it (log ``mask_url`` of it)."""
+    if not config.credentials:
+        return config.stream_url
+    import json
+
+    creds = json.loads(decrypt(config.credentials))
+    parts = urlsplit(config.stream_url)
+    userinfo = quote(creds["username"], safe="") + (":" + quote(creds["password"], safe="") if creds["password"] else "")
+    return urlunsplit((parts.scheme, f"{userinfo}@{parts.netloc}", parts.path, parts.query, parts.fragment))
+
+
+# ffmpeg protocols each scheme may use: nothing else (no file:/concat: behind an RTSP URL).
+PROTOCOLS = {
+    "rtsp": "rtsp,rtp,srtp,udp,tcp,tls", "rtsps": "rtsps,rtsp,rtp,srtp,udp,tcp,tls",
+    "http": "http,tcp", "https": "https,http,tcp,tls", "file": "file",
+}
+
+
+class CaptureLoop:
+    def __init__(self, camera_id: int, *, stop: threading.Event | None = None, owner: str | None = None) -> None:
+        self.camera_id = camera_id
+        self.stop = stop or threading.Event()
+        self.redis = client()
+        self.lease = Lease(self.redis, camera_id, owner or owner_name(), ttl=float(settings.LEASE_TTL))
+        self.storage = Path(settings.STORAGE_ROOT)
+        self.config: CameraConfig | None = None
+        self.version = 0
+        self.reload = threading.Event()
+        self.input: av.container.InputContainer | None = None
+        self.packets: Iterator[av.packet.Packet] | None = None
+        self.writer: SegmentWriter | None = None
+        self.state = CaptureState.CONNECTING
+        self.last_error = ""
+        self.reconnects = 0
+        self.failures = 0  # consecutive failed connections, for the backoff
+        self.retry_at = 0.0
+        self.last_segment_at: datetime | None = None
+        self.pending: deque[FinishedSegment] = deque(maxlen=PENDING_MAX)
+        self.meter = Meter()
+        self.status_at = 0.0
+        self.snapshot_at = 0.0
+        self.pace: tuple[float, float] | None = None  # (monotonic, stream seconds) anchor for file sources
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def run(self) -> None:
+        if not self.claim():
+            return
+        keeper = LeaseKeeper(self.lease)
+        keeper.start()
+        watcher = ConfigWatcher.get()
+        subscription = watcher.subscribe(self.camera_id)
+        self.reload = subscription
+        logger.info("camera %s: recording as %s (epoch %s)", self.camera_id, self.lease.owner, self.lease.epoch)
+        try:
+            while self.running():
+                self.step()
+        except Exception:
+            logger.exception("camera %s: capture loop failed", self.camera_id)
+            raise
+        finally:
+            keeper.done.set()
+            watcher.unsubscribe(self.camera_id, subscription)
+            self.close_input(keep=self.lease.held())
+            self.flush_pending()
+            self.state = CaptureState.STOPPED
+            self.publish_status(force=True)
+            self.lease.release()
+            logger.info("camera %s: stopped (%s)", self.camera_id, self.stop_reason())
+
+    def claim(self) -> bool:
+        """Take the camera: config says enabled, lease free, fresh epoch from MySQL in the lease."""
+        if not self.load_config() or self.config is None or not self.config.enabled:
+            return False
+        try:
+            if not self.lease.acquire():
+                return False
+        except (LeaseGraceError, redis.RedisError) as exc:
+            logger.info("camera %s: not claimed now: %s", self.camera_id, exc)
+            return False
+        try:
+            epoch = Camera.bump_epoch(self.camera_id)
+        except (Camera.DoesNotExist, DatabaseError) as exc:
+            logger.warning("camera %s: no epoch from the database (%s); giving the lease back", self.camera_id, exc)
+            self.lease.release()
+            return False
+        return self.lease.fence(epoch)
+
+    def running(self) -> bool:
+        return not (SHUTDOWN.is_set() or self.stop.is_set() or not self.lease.held() or self.config is None or not self.config.enabled)
+
+    def stop_reason(self) -> str:
+        if SHUTDOWN.is_set():
+            return "worker shutdown"
+        if self.stop.is_set():
+            return "asked to stop"
+        if self.config is None:
+            return "camera deleted"
+        if not self.config.enabled:
+            return "camera disabled"
+        return "lease lost"
+
+    def step(self) -> bool:
+        """One bounded piece of work; True if it did any."""
+        if self.reload.is_set():
+            self.reload.clear()
+            self.apply_new_config()
+        self.flush_pending()
+        self.publish_status()
+        if self.input is None:
+            return self.connect_when_due()
+        return self.read_packet()
+
+    # --- configuration -------------------------------------------------------------------------
+    def load_config(self) -> bool:
+        try:
+            self.version, self.config = camera_config(self.camera_id)
+        except CameraGone:
+            self.config = None
+        except (redis.RedisError, ValueError) as exc:
+            logger.warning("camera %s: keeping the current config: %s", self.camera_id, exc)
+            return self.config is not None
+        return True
+
+    @staticmethod
+    def capture_settings(config: CameraConfig | None) -> tuple[Any, ...]:
+        return (config.stream_url, config.credentials and decrypt(config.credentials), config.segment_seconds) if config else ()
+
+    def apply_new_config(self) -> None:
+        before = self.capture_settings(self.config)
+        self.load_config()
+        if self.config is not None and self.capture_settings(self.config) != before:
+            logger.info("camera %s: config v%s changes the stream; reopening", self.camera_id, self.version)
+            self.close_input(keep=True)
+            self.failures, self.retry_at = 0, 0.0
+
+    # --- the stream ----------------------------------------------------------------------------
+    def connect_when_due(self) -> bool:
+        wait = self.retry_at - time.monotonic()
+        if wait > 0:
+            self.reload.wait(min(wait, 0.5))
+            return False
+        assert self.config is not None
+        self.state = CaptureState.CONNECTING
+        self.publish_status(force=True)
+        url = stream_url_with_credentials(self.config)
+        scheme = urlsplit(url).scheme
+        options = {"protocol_whitelist": PROTOCOLS.get(scheme, "")}
+        if scheme in ("rtsp", "rtsps"):
+            options["rtsp_transport"] = "tcp"
+        try:
+            container = av.open(url, options=options, timeout=(float(settings.OPEN_TIMEOUT), float(settings.STALL_SECONDS)))
+            if not container.streams.video:
+                container.close()
+                raise ValueError("the stream has no video")
+            video = container.streams.video[0]
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self.fail(exc)
+            return False
+        self.input = container
+        self.packets = container.demux(video)
+        self.writer = SegmentWriter(video, self.storage, self.camera_id, self.config.segment_seconds)
+        self.pace = None if scheme != "file" else (time.monotonic(), -1.0)
+        self.state = CaptureState.STREAMING
+        self.last_error = ""
+        logger.info("camera %s: streaming %s", self.camera_id, mask_url(url))
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        """A failed open or a broken stream: say why, back off (capped, jittered), try again."""
+        assert self.config is not None
+        self.last_error = mask_url(str(exc)) if "://" in str(exc) else str(exc)
+        self.failures += 1
+        self.reconnects += 1
+        delay = min(float(settings.BACKOFF_MAX), 2.0 ** (self.failures - 1)) * random.uniform(0.8, 1.2)
+        self.retry_at = time.monotonic() + delay
+        self.state = CaptureState.BACKOFF
+        logger.warning("camera %s: %s; retrying in %.1f s", self.camera_id, self.last_error, delay)
+        self.publish_status(force=True)
+
+    def read_packet(self) -> bool:
+        assert self.packets is not None and self.writer is not None
+        try:
+            packet = next(self.packets)
+        except StopIteration:
+            self.close_input(keep=True)
+            self.fail(EOFError("the stream ended"))
+            return False
+        except (av.FFmpegError, OSError) as exc:
+            self.close_input(keep=True)
+            self.fail(exc)
+            return False
+        if packet.size == 0:
+            return False
+        self.meter.add(packet.size)
+        self.pace_file_source(packet)
+        if packet.is_keyframe and time.monotonic() - self.snapshot_at >= settings.SNAPSHOT_SECONDS:
+            self.snapshot_at = time.monotonic()
+            self.save_snapshot(packet)
+        finished = self.writer.write(packet)
+        if finished is not None:
+            self.pending.append(finished)
+            self.flush_pending()
+        return True
+
+    def pace_file_source(self, packet: av.packet.Packet) -> None:
+        """Files are read at their own frame rate, like a camera (the demo and tests use them)."""
+        if self.pace is None or packet.dts is None or packet.time_base is None:
+            return
+        stream_seconds = float(packet.dts * packet.time_base)
+        started, first = self.pace
+        if first < 0:
+            self.pace = (time.monotonic(), stream_seconds)
+            return
+        delay = started + (stream_seconds - first) - time.monotonic()
+        if delay > 0:
+            self.reload.wait(min(delay, 1.0))
+
+    def close_input(self, keep: bool) -> None:
+        if self.writer is not None:
+            finished = self.writer.close(keep=keep)
+            if finished is not None:
+                self.pending.append(finished)
+            self.writer = None
+        if self.input is not None:
+            try:
+                self.input.close()
+            except av.FFmpegError:
+                pass
+            self.input = None
+            self.packets = None
+
+    # --- outputs ---------------------------------------------------------------------------------
+    def flush_pending(self) -> None:
+        """Record finished segments (oldest first); held while MySQL is unreachable."""
+        while self.pending:
+            segment = self.pending[0]
+            try:
+                row = Segment.record(
+                    camera_id=self.camera_id, epoch=self.lease.epoch, start_time=segment.start_time,
+                    end_time=segment.end_time, path=segment.relative_path, size_bytes=segment.size_bytes,
+                    discontinuity=segment.discontinuity,
+                )
+            except StaleEpochError as exc:
+                logger.warning("camera %s: %s; discarding %s", self.camera_id, exc, segment.relative_path)
+                segment.path.unlink(missing_ok=True)
+                self.pending.popleft()
+                self.lease._renewed_at = 0.0  # another owner took over: stop
+                continue
+            except DatabaseError as exc:
+                logger.warning("camera %s: database unavailable (%s); holding %d segment(s)", self.camera_id, exc, len(self.pending))
+                return
+            self.pending.popleft()
+            self.failures = 0
+            self.last_segment_at = segment.end_time
+            announce(row)
+
+    def save_snapshot(self, packet: av.packet.Packet) -> None:
+        """The latest picture, from a keyframe (cheap: one frame decoded every few seconds)."""
+        assert self.writer is not None
+        try:
+            stream = self.writer.in_stream
+            decoder: Any = av.CodecContext.create(stream.codec_context.name, "r")
+            decoder.extradata = stream.codec_context.extradata
+            frames = list(decoder.decode(packet)) + list(decoder.decode(None))
+        except av.FFmpegError as exc:
+            logger.debug("camera %s: snapshot decode failed: %s", self.camera_id, exc)
+            return
+        if not frames:
+            return
+        ok, jpeg = cv2.imencode(".jpg", frames[0].to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            path = snapshot_path(self.camera_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.part")
+            tmp.write_bytes(jpeg.tobytes())
+            os.replace(tmp, path)
+
+    def publish_status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.status_at < 1.0:
+            return
+        self.status_at = now
+        fps, bitrate = self.meter.rates() if self.state == CaptureState.STREAMING else (0.0, 0.0)
+        try:
+            write_status(self.redis, self.camera_id, {
+                "state": self.state.value, "worker": self.lease.owner, "epoch": self.lease.epoch,
+                "input_fps": f"{fps:.2f}", "bitrate": int(bitrate), "last_error": self.last_error,
+                "last_segment_at": self.last_segment_at.isoformat() if self.last_segment_at else "",
+                "reconnects": self.reconnects, "config_version": self.version,
+            })
+        except redis.RedisError:
+            pass  # status is best effort; the lease keeper notices a Redis outage that matters
+
+
+def snapshot_path(camera_id: int) -> Path:
+    return Path(settings.STORAGE_ROOT) / "snapshots" / "live" / f"{camera_id}.jpg"
+
+
+def announce(segment: Segment) -> None:
+    """Tell the gpu queue about a recorded segment (ids and paths only, never frames).
+
+    A failed announcement leaves ``announced_at`` empty; the supervisor announces it again.
+    """
+    from workers.celery import app
+
+    try:
+        app.send_task(
+            "panoptes.detect_segment", args=[segment.pk],
+            kwargs={"camera_id": segment.camera_id, "seq": segment.seq, "path": segment.path}, queue="gpu",
+        )
+    except Exception as exc:  # kombu raises many kinds of errors on a broker outage
+        logger.warning("segment %s: not announced (%s); the supervisor will retry", segment.pk, exc)
+        return
+    Segment.objects.filter(pk=segment.pk).update(announced_at=timezone.now())
+
+

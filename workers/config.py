@@ -1,0 +1,63 @@
+"""Workers read configuration from Redis, never from MySQL (DESIGN §7).
+
+The last good copy of each camera's config is kept on local disk, so a worker keeps working (and
+can start) while Redis is unreachable. A config that fails validation is refused and the
+previous one stays in force.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import redis
+from django.conf import settings
+from pydantic import ValidationError
+
+from analytics.config import CameraConfig
+from controlplane.core.redis import client, key
+
+logger = logging.getLogger(__name__)
+
+
+class CameraGone(Exception):
+    """The published configuration no longer has this camera."""
+
+
+def _cache_path(camera_id: int) -> Path:
+    return Path(settings.VAR_DIR) / "worker-cache" / f"camera-{camera_id}.json"
+
+
+def _remember(camera_id: int, raw: bytes) -> None:
+    path = _cache_path(camera_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(raw)
+    os.replace(tmp, path)
+
+
+def camera_config(camera_id: int) -> tuple[int, CameraConfig]:
+    """(version, config) of a camera: from Redis, else from the local copy. CameraGone if deleted."""
+    try:
+        r = client()
+        raw: Any = r.get(key("config", "camera", camera_id))
+        published: Any = r.get(key("config", "version"))
+    except redis.RedisError as exc:
+        path = _cache_path(camera_id)
+        if not path.exists():
+            raise
+        logger.warning("camera %s: Redis unreachable (%s); using the local copy of its config", camera_id, exc)
+        raw, published = path.read_bytes(), b"1"
+    if raw is None:
+        if published is None:
+            raise redis.RedisError("no configuration published yet (run manage.py publish_config)")
+        raise CameraGone(camera_id)
+    data = json.loads(raw)
+    try:
+        config = CameraConfig.model_validate(data["camera"])
+    except ValidationError as exc:
+        raise ValueError(f"camera {camera_id}: published config v{data['version']} is invalid: {exc}") from None
+    _remember(camera_id, raw)
+    return int(data["version"]), config

@@ -1,0 +1,37 @@
+"""Celery tasks: short bodies that call into workers.capture / workers.supervisor."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import worker_shutting_down
+
+from workers.capture import SHUTDOWN, CaptureLoop
+from workers.celery import app
+
+
+@worker_shutting_down.connect
+def _drain(**kwargs: Any) -> None:
+    SHUTDOWN.set()  # capture loops finish their step, keep their segment, release their lease
+
+
+@app.task(name="panoptes.capture_camera", acks_late=False, ignore_result=True)
+def capture_camera(camera_id: int) -> None:
+    """Record one camera until it is disabled, deleted, lost or the worker stops (`capture` queue).
+
+    Acked early: if its worker dies, the supervisor re-dispatches once the lease expires.
+    """
+    CaptureLoop(camera_id).run()
+
+
+@app.task(name="panoptes.reconcile_cameras", ignore_result=True, expires=30, soft_time_limit=60, time_limit=90)
+def reconcile_cameras() -> dict[str, int]:
+    from workers.supervisor import reconcile
+
+    return reconcile()
+
+
+@app.task(name="panoptes.apply_retention", ignore_result=True, expires=600, soft_time_limit=600, time_limit=900)
+def apply_retention() -> int:
+    from workers.supervisor import apply_retention as run
+
+    return run()
