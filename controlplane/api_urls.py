@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 
 from controlplane.alarms.api.views import AlarmDeliveryViewSet, AlarmViewSet, WebhookEndpointViewSet
 from controlplane.algorithms.api.views import AlgorithmViewSet, BindingViewSet
-from controlplane.cameras.api.views import CameraViewSet, SiteViewSet
+from controlplane.cameras.api.views import CameraViewSet, SegmentViewSet, SiteViewSet
 from controlplane.configs.api.views import RevisionViewSet
 from controlplane.core.api_users import UserViewSet
 from controlplane.detectors.api.views import DetectorModelViewSet
@@ -18,6 +18,7 @@ from controlplane.zones.api.views import ZoneViewSet
 router = DefaultRouter()
 router.register("sites", SiteViewSet)
 router.register("cameras", CameraViewSet)
+router.register("segments", SegmentViewSet)
 router.register("zones", ZoneViewSet)
 router.register("algorithms", AlgorithmViewSet)
 router.register("bindings", BindingViewSet)

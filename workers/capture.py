@@ -39,6 +39,7 @@ from workers.config import CameraGone, camera_config
 from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
 from workers.status import CaptureState, write_status
+from workers.storage import snapshot_path
 
 logger = logging.getLogger(__name__)
 
@@ -435,10 +436,6 @@ class CaptureLoop:
             })
         except redis.RedisError:
             pass  # status is best effort; the lease keeper notices a Redis outage that matters
-
-
-def snapshot_path(camera_id: int) -> Path:
-    return Path(settings.STORAGE_ROOT) / "snapshots" / "live" / f"{camera_id}.jpg"
 
 
 def announce(segment: Segment) -> None:

@@ -64,4 +64,6 @@ def _beat_schedule() -> dict[str, dict[str, object]]:
 
 
 app.conf.beat_schedule = _beat_schedule()
-app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+# Imported by worker processes at start, not by everything that imports `workers` (the web
+# process must not load PyAV and OpenCV to send a task by name).
+app.conf.imports = ["workers.tasks"]

@@ -18,6 +18,8 @@ import av.container
 import av.packet
 import av.stream
 
+from workers.storage import segment_relpath
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,11 +31,6 @@ class FinishedSegment:
     end_time: datetime
     size_bytes: int
     discontinuity: bool  # first segment after (re)connecting: a gap may precede it
-
-
-def segment_relpath(camera_id: int, start: datetime) -> str:
-    start = start.astimezone(UTC)
-    return f"segments/{camera_id}/{start:%Y-%m-%d}/{start:%H}/{start:%Y%m%dT%H%M%S}.{start.microsecond // 1000:03d}Z.mp4"
 
 
 class SegmentWriter:

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from analytics.config import mask_url
-from controlplane.cameras.models import Camera, Site
+from controlplane.cameras.models import Camera, Segment, Site
 from controlplane.core.api import CleanModelSerializer
 
 
@@ -49,3 +49,26 @@ class CameraSerializer(CleanModelSerializer):
         data = super().to_representation(instance)
         data["stream_url"] = mask_url(instance.stream_url)
         return data
+
+
+class SegmentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Segment
+        fields = ["id", "camera", "seq", "epoch", "start_time", "end_time", "path", "size_bytes", "discontinuity", "created_at"]
+        read_only_fields = fields
+
+
+class CameraStatusSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Live capture status, written by the camera's capture worker (workers.status)."""
+
+    camera = serializers.IntegerField()
+    state = serializers.CharField()
+    worker = serializers.CharField(required=False)
+    epoch = serializers.CharField(required=False)
+    input_fps = serializers.CharField(required=False)
+    bitrate = serializers.CharField(required=False)
+    last_segment_at = serializers.CharField(required=False)
+    last_error = serializers.CharField(required=False)
+    reconnects = serializers.CharField(required=False)
+    config_version = serializers.CharField(required=False)
+    updated_at = serializers.CharField(required=False)

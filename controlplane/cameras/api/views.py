@@ -1,8 +1,20 @@
 from __future__ import annotations
 
-from controlplane.cameras.api.serializers import CameraSerializer, SiteSerializer
-from controlplane.cameras.models import Camera, Site
-from controlplane.core.api import PanoptesViewSet
+from typing import Any
+
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from controlplane.cameras.api.serializers import CameraSerializer, CameraStatusSerializer, SegmentSerializer, SiteSerializer
+from controlplane.cameras.models import Camera, Segment, Site
+from controlplane.core.api import PanoptesReadOnlyViewSet, PanoptesViewSet
+from controlplane.core.redis import client
+from workers.status import read_status
+from workers.storage import snapshot_path
 
 
 class SiteViewSet(PanoptesViewSet):
@@ -18,3 +30,36 @@ class CameraViewSet(PanoptesViewSet):
     filterset_fields = ["enabled", "site", "detector_model"]
     search_fields = ["name", "location"]
     ordering_fields = ["name", "created_at", "updated_at"]
+
+    @extend_schema(responses=CameraStatusSerializer)
+    @action(detail=True, methods=["get"])
+    def status(self, request: Request, pk: Any = None) -> Response:
+        """Live capture status: state (connecting, streaming, backoff, stopped, unknown), owner, fps, errors."""
+        camera = self.get_object()
+        return Response({"camera": camera.pk, **read_status(client(), [camera.pk])[camera.pk]})
+
+    @extend_schema(responses=CameraStatusSerializer(many=True))
+    @action(detail=False, methods=["get"], url_path="status")
+    def status_list(self, request: Request) -> Response:
+        """Live capture status of every camera in scope."""
+        ids = list(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
+        statuses = read_status(client(), ids)
+        return Response([{"camera": cid, **statuses[cid]} for cid in ids])
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY), 404: None})
+    @action(detail=True, methods=["get"])
+    def snapshot(self, request: Request, pk: Any = None) -> FileResponse:
+        """The latest picture of the camera (JPEG, refreshed every few seconds while it records)."""
+        path = snapshot_path(self.get_object().pk)
+        try:
+            return FileResponse(path.open("rb"), content_type="image/jpeg")
+        except FileNotFoundError:
+            raise Http404("no picture yet: the camera has not been recorded") from None
+
+
+class SegmentViewSet(PanoptesReadOnlyViewSet):
+    queryset = Segment.objects.all()
+    serializer_class = SegmentSerializer
+    site_field = "camera__site"
+    filterset_fields = {"camera": ["exact"], "start_time": ["gte", "lt"], "discontinuity": ["exact"]}
+    ordering_fields = ["start_time", "seq"]
