@@ -16,7 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -337,12 +337,13 @@ class CaptureLoop:
             return False
         if packet.size == 0:
             return False
+        arrived = datetime.now(UTC)
         self.meter.add(packet.size)
         self.pace_file_source(packet)
         if packet.is_keyframe and time.monotonic() - self.snapshot_at >= settings.SNAPSHOT_SECONDS:
             self.snapshot_at = time.monotonic()
             self.save_snapshot(packet)
-        finished = self.writer.write(packet)
+        finished = self.writer.write(packet, arrived)
         if finished is not None:
             self.pending.append(finished)
             self.flush_pending()

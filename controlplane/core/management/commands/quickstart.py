@@ -161,11 +161,20 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def roles(self, addr: str, port: int) -> list[Role]:
-        """The processes a quick start runs on this machine (the capture issue adds the workers and beat)."""
+        """Every role of the platform on this machine (DESIGN §2), as foreground children.
+
+        The gpu, analysis and alarms queues get their worker with the issues that add their tasks.
+        """
         host = f"[{addr}]" if ":" in addr else addr
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        # No autoreloader: it would run this whole command again in a child process.
-        return [Role("web", (sys.executable, manage, "runserver", "--noreload", f"{host}:{port}"))]
+        celery = (sys.executable, "-m", "celery", "-A", "workers")
+        return [
+            # No autoreloader: it would run this whole command again in a child process.
+            Role("web", (sys.executable, manage, "runserver", "--noreload", f"{host}:{port}")),
+            Role("capture", (*celery, "worker", "-Q", "capture", "-P", "threads", "-c", "16", "-n", "capture@%h", "-l", "INFO")),
+            Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
+            Role("beat", (*celery, "beat", "-l", "INFO", "-s", str(Path(settings.VAR_DIR) / "celerybeat-schedule"))),
+        ]
 
     def serve(self, roles: list[Role]) -> None:
         self.stdout.write(f"\nStarting {', '.join(r.name for r in roles)}; stop with Ctrl-C.\n")
