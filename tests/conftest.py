@@ -24,6 +24,11 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ["PANOPTES_REDIS_PREFIX"] = f"panoptes-test-{uuid.uuid4().hex[:8]}"
 os.environ["PANOPTES_VAR_DIR"] = _VAR
 os.environ.pop("PANOPTES_ENV", None)
+# Announcements go to a broker database of their own; capture timings short enough for tests.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+for _name, _value in {"PANOPTES_LEASE_TTL": "4", "PANOPTES_RECONCILE_SECONDS": "1", "PANOPTES_OPEN_TIMEOUT": "3",
+                      "PANOPTES_STALL_SECONDS": "3", "PANOPTES_BACKOFF_MAX": "4", "PANOPTES_SNAPSHOT_SECONDS": "2"}.items():
+    os.environ.setdefault(_name, _value)
 
 
 def pytest_configure(config: pytest.Config) -> None:
