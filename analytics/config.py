@@ -250,6 +250,14 @@ def split_credentials(url: str) -> tuple[str, str, str] | None:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), unquote(username), unquote(password)
 
 
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def mask_text(text: str) -> str:
+    """Any ``scheme://user:pass@`` inside free text (an error message) with the user info masked."""
+    return _USERINFO.sub(r"\1***:***@", text)
+
+
 _SECRET_QUERY = re.compile(r"(pass(word)?|pwd|token|secret|key|auth)", re.IGNORECASE)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["fixtures_rtsp"]  # rtsp_server: a real RTSP server serving the shared footage
+
 _VAR = tempfile.mkdtemp(prefix="panoptes-test-var-")
 # PANOPTES_TEST_DB_SUFFIX lets two suites run at once on one server (test_panoptes_<suffix>).
 _SUFFIX = os.environ.get("PANOPTES_TEST_DB_SUFFIX", "")
@@ -29,6 +31,12 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 for _name, _value in {"PANOPTES_LEASE_TTL": "4", "PANOPTES_RECONCILE_SECONDS": "1", "PANOPTES_OPEN_TIMEOUT": "3",
                       "PANOPTES_STALL_SECONDS": "3", "PANOPTES_BACKOFF_MAX": "4", "PANOPTES_SNAPSHOT_SECONDS": "2"}.items():
     os.environ.setdefault(_name, _value)
+# Set here, after all the variables above, and not in pytest.ini: pytest-django would import the
+# settings before this file runs, and the suite would silently use the development defaults.
+os.environ["DJANGO_SETTINGS_MODULE"] = "controlplane.settings"
+import django  # noqa: E402
+
+django.setup()  # pytest-django finishes its own set-up in pytest_configure, on these settings
 
 
 def pytest_configure(config: pytest.Config) -> None:

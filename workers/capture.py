@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from analytics.config import CameraConfig, mask_url
+from analytics.config import CameraConfig, mask_text, mask_url
 from controlplane.cameras.models import Camera, Segment, StaleEpochError
 from controlplane.core.fields import decrypt
 from controlplane.core.redis import client, key
@@ -314,7 +314,9 @@ class CaptureLoop:
     def fail(self, exc: BaseException) -> None:
         """A failed open or a broken stream: say why, back off (capped, jittered), try again."""
         assert self.config is not None
-        self.last_error = mask_url(str(exc)) if "://" in str(exc) else str(exc)
+        # ffmpeg's messages quote the URL it opened, password included: keep only the reason.
+        reason = exc.strerror if isinstance(exc, av.FFmpegError) and exc.strerror else str(exc)
+        self.last_error = mask_text(reason)
         self.failures += 1
         self.reconnects += 1
         delay = min(float(settings.BACKOFF_MAX), 2.0 ** (self.failures - 1)) * random.uniform(0.8, 1.2)

@@ -1,0 +1,161 @@
+"""The capture loop against a real RTSP server serving real footage, with real Redis and MariaDB."""
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from capture_helpers import LoopThread, clear_lease_grace, wait_for
+
+
+@pytest.fixture(scope="module")
+def rtsp_server_with_auth() -> Any:
+    from rtsp import VIDEOS, RtspServer
+
+    with RtspServer({"onebyone": VIDEOS["onebyone"]}, user="operator", password="s3cret") as server:
+        yield server
+
+
+@pytest.fixture
+def capture_db(live_db: Any, settings: Any, tmp_path: Path) -> Any:
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    clear_lease_grace()
+    return live_db
+
+
+def _camera(url: str, **fields: Any) -> Any:
+    from controlplane.cameras.models import Camera
+
+    return Camera.objects.create(name=f"cam-{time.monotonic_ns()}", stream_url=url, **fields)
+
+
+def _status(camera_id: int) -> dict[str, str]:
+    from controlplane.core.redis import client
+    from workers.status import read_status
+
+    return read_status(client(), [camera_id])[camera_id]
+
+
+def _broker_queue_length(name: str) -> int:
+    import redis
+
+    return int(redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).llen(name))
+
+
+def test_it_records_an_rtsp_stream_into_announced_segments_with_a_snapshot(capture_db: Any, rtsp_server: Any, settings: Any) -> None:
+    from controlplane.cameras.models import Segment
+
+    camera = _camera(rtsp_server.url("onebyone"), segment_seconds=2)
+    queued_before = _broker_queue_length("gpu")
+    with LoopThread(camera.pk):
+        wait_for(lambda: Segment.objects.filter(camera=camera).count() >= 3, timeout=20)
+        status = _status(camera.pk)
+    segments = list(Segment.objects.filter(camera=camera).order_by("seq"))
+    assert [s.seq for s in segments] == list(range(1, len(segments) + 1))
+    assert status["state"] == "streaming" and float(status["input_fps"]) > 5 and int(status["bitrate"]) > 0
+    for segment in segments[:-1]:
+        assert 2 <= segment.duration < 3.1  # cut on the next keyframe (GOP 1 s)
+        assert (Path(settings.STORAGE_ROOT) / segment.path).stat().st_size == segment.size_bytes
+    assert all(s.announced_at for s in segments)
+    assert _broker_queue_length("gpu") - queued_before == len(segments)
+    from workers.storage import snapshot_path
+
+    assert snapshot_path(camera.pk).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert _status(camera.pk)["state"] == "stopped"
+
+
+def test_a_new_config_version_reaches_the_loop_within_a_second_and_reopens_the_stream(capture_db: Any, rtsp_server: Any) -> None:
+    camera = _camera(rtsp_server.url("onebyone"), segment_seconds=2)
+    with LoopThread(camera.pk) as running:
+        wait_for(lambda: running.loop.state == "streaming", timeout=15)
+        camera.segment_seconds = 4
+        changed = time.monotonic()
+        camera.save()
+        wait_for(lambda: running.loop.config and running.loop.config.segment_seconds == 4, timeout=1.5)
+        reached = time.monotonic() - changed
+        wait_for(lambda: running.loop.writer and running.loop.writer.segment_seconds == 4, timeout=5)
+    assert reached < 1.5
+
+
+def test_disabling_a_camera_stops_its_recording_within_seconds(capture_db: Any, rtsp_server: Any) -> None:
+    from workers.leases import current_owner
+
+    camera = _camera(rtsp_server.url("onebyone"))
+    running = LoopThread(camera.pk)
+    wait_for(lambda: running.loop.state == "streaming", timeout=15)
+    camera.enabled = False
+    camera.save()
+    running.thread.join(5)
+    assert not running.thread.is_alive()
+    assert current_owner(__import__("controlplane.core.redis", fromlist=["client"]).client(), camera.pk) is None
+    running.join()
+
+
+class _TextHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = b"<html>this is not a video</html>" * 100
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def text_server() -> Any:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TextHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/video"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("source", ["unreachable", "wrong_credentials", "not_video"])
+def test_a_bad_source_gets_a_clear_error_and_backs_off_without_spinning(
+    capture_db: Any, rtsp_server: Any, rtsp_server_with_auth: Any, text_server: str, source: str
+) -> None:
+    url = {
+        "unreachable": "rtsp://127.0.0.1:9/nothing-listens-here",
+        "wrong_credentials": rtsp_server_with_auth.url("onebyone").replace("://", "://intruder:guess@"),
+        "not_video": text_server,
+    }[source]
+    camera = _camera(url)
+    cpu_before = time.process_time()
+    started = time.monotonic()
+    with LoopThread(camera.pk) as running:
+        status = wait_for(lambda: (s := _status(camera.pk)).get("state") == "backoff" and s, timeout=15)
+        time.sleep(6)
+        reconnects = running.loop.reconnects
+    cpu_share = (time.process_time() - cpu_before) / (time.monotonic() - started)
+    assert status["last_error"]
+    assert "guess" not in status["last_error"] and "intruder" not in status["last_error"]
+    assert reconnects <= 5  # capped exponential backoff: 1, 2, 4, 4 s...
+    assert cpu_share < 0.25  # the whole test process, waiting: no spin
+
+
+@pytest.mark.slow
+def test_an_rtsp_server_down_for_30_seconds_means_backoff_then_streaming_with_the_gap_recorded(capture_db: Any) -> None:
+    from rtsp import VIDEOS, RtspServer
+
+    from controlplane.cameras.models import Segment
+
+    with RtspServer({"onebyone": VIDEOS["onebyone"]}) as server:
+        camera = _camera(server.url("onebyone"), segment_seconds=2)
+        with LoopThread(camera.pk) as running:
+            wait_for(lambda: Segment.objects.filter(camera=camera).count() >= 2, timeout=20)
+            server.stop()
+            wait_for(lambda: _status(camera.pk).get("state") == "backoff", timeout=10)
+            time.sleep(30)
+            server.restart()
+            wait_for(lambda: _status(camera.pk).get("state") == "streaming", timeout=15)
+            resumed = wait_for(lambda: Segment.objects.filter(camera=camera, discontinuity=True, seq__gt=1).first(), timeout=15)
+            reconnects = running.loop.reconnects
+    before = Segment.objects.get(camera=camera, seq=resumed.seq - 1)
+    assert (resumed.start_time - before.end_time).total_seconds() >= 25  # the outage, visible as a gap
+    assert reconnects <= 10  # backoff, capped at PANOPTES_BACKOFF_MAX (4 s in tests), not a spin
