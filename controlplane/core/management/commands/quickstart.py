@@ -8,8 +8,10 @@ Every step is idempotent, so the command can be run again at any time:
 3. Create the superuser ``admin`` if there is no superuser yet; its random password is written
    to var/admin_password (0600) and printed once.
 4. Publish the latest configuration revision to Redis.
-5. Run the roles in the foreground until Ctrl-C (today the panel; the capture issue adds the
-   Celery workers and beat to ``roles()``), unless ``--no-serve``.
+5. With ``--demo``: register demo cameras on the shared footage, served by a real RTSP server
+   (tests/rtsp/server.py, GStreamer from Debian packages) started as one more role.
+6. Run the roles in the foreground until Ctrl-C (panel, capture and control workers, beat),
+   unless ``--no-serve``.
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ from controlplane.core.management.processes import Role, RoleExited, Supervisor
 from controlplane.core.redis import client, key
 
 ADMIN_USERNAME = "admin"
+DEMO_RTSP_PORT = 8554
+# Real footage from the shared assets (CC BY 4.0, Intel Corporation, intel-iot-devkit/sample-videos).
+DEMO_STREAMS = {"onebyone": "one-by-one-person-detection.mp4", "parking": "person-bicycle-car-detection.mp4"}
+DEMO_APT_PACKAGES = "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # A Redis started without persistence answers in well under a second; 10 s covers a slow disk.
 REDIS_START_SECONDS = 10.0
@@ -55,6 +61,11 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1", help="Address the panel listens on (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Port the panel listens on (default 8000).")
         parser.add_argument("--no-serve", action="store_true", help="Only set up; start nothing (used by tests).")
+        parser.add_argument(
+            "--demo", action="store_true",
+            help=f"Add demo cameras on the shared footage ({', '.join(DEMO_STREAMS)}), served over RTSP (--rtsp-port).",
+        )
+        parser.add_argument("--rtsp-port", type=int, default=DEMO_RTSP_PORT, help=f"Port of the demo RTSP server (default {DEMO_RTSP_PORT}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
@@ -67,10 +78,11 @@ class Command(BaseCommand):
         self.ensure_redis()
         self.migrate()
         password = self.ensure_admin()
+        demo = self.demo_role(options["rtsp_port"]) if options["demo"] else []
         self.publish_config()
         self.print_login(panel_url(options["addr"], options["port"]), password)
         if not options["no_serve"]:
-            self.serve(self.roles(options["addr"], options["port"]))
+            self.serve(demo + self.roles(options["addr"], options["port"]))
 
     # --- steps --------------------------------------------------------------------------------
     def prepare_dirs(self) -> None:
@@ -175,6 +187,34 @@ class Command(BaseCommand):
             Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
             Role("beat", (*celery, "beat", "-l", "INFO", "-s", str(Path(settings.VAR_DIR) / "celerybeat-schedule"))),
         ]
+
+    def demo_role(self, port: int) -> list[Role]:
+        """Cameras ``demo-<name>`` on rtsp://127.0.0.1:8554/<name>, and the RTSP server that serves them."""
+        from controlplane.cameras.models import Camera
+
+        videos = Path(settings.PANOPTES_ASSETS) / "videos"
+        missing = [str(videos / f) for f in DEMO_STREAMS.values() if not (videos / f).is_file()]
+        if missing:
+            raise CommandError(f"--demo needs the shared footage; missing: {', '.join(missing)} (set PANOPTES_ASSETS)")
+        gst_python = os.environ.get("PANOPTES_GST_PYTHON", "/usr/bin/python3")
+        probe = subprocess.run(
+            [gst_python, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"],
+            capture_output=True,
+        )
+        if probe.returncode != 0:
+            raise CommandError(
+                f"--demo needs GStreamer's RTSP server for {gst_python}: apt-get install {DEMO_APT_PACKAGES}"
+            )
+        argv = [gst_python, str(Path(settings.BASE_DIR) / "tests" / "rtsp" / "server.py"), "--port", str(port), "--shared"]
+        for name, filename in DEMO_STREAMS.items():
+            argv += ["--media", f"{name}={videos / filename}"]
+            url = f"rtsp://127.0.0.1:{port}/{name}"
+            camera, created = Camera.objects.get_or_create(name=f"demo-{name}", defaults={"stream_url": url, "location": "demo"})
+            if not created and camera.stream_url != url:
+                camera.stream_url = url
+                camera.save()
+        self.step(f"Demo cameras: {', '.join('demo-' + n for n in DEMO_STREAMS)} (rtsp://127.0.0.1:{port}/...).\n")
+        return [Role("rtsp-demo", tuple(argv))]
 
     def serve(self, roles: list[Role]) -> None:
         self.stdout.write(f"\nStarting {', '.join(r.name for r in roles)}; stop with Ctrl-C.\n")
