@@ -176,7 +176,7 @@ def test_a_frozen_owner_loses_the_camera_and_none_of_its_later_segments_is_accep
     late = Segment.objects.filter(camera=camera, epoch=epoch, created_at__gt=_aware(frozen_at + 0.5))
     assert not late.exists()
     assert _owner(camera.pk) == (new_pid, new_epoch)
-    assert "camera %d: stopped (lease lost)" % camera.pk in fleet.log(fleet.name_of(pid))
+    assert f"camera {camera.pk}: stopped (lease lost)" in fleet.log(fleet.name_of(pid))
     assert Segment.objects.filter(camera=camera, epoch=new_epoch, created_at__gt=_aware(resumed_at)).exists()
     _check_segments(camera, Path(settings.STORAGE_ROOT))
 
