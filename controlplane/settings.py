@@ -142,6 +142,12 @@ STALL_SECONDS = env_int("PANOPTES_STALL_SECONDS", 5, minimum=1)  # no packet for
 OPEN_TIMEOUT = env_int("PANOPTES_OPEN_TIMEOUT", 10, minimum=1)
 BACKOFF_MAX = env_int("PANOPTES_BACKOFF_MAX", 60, minimum=1)
 SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 5, minimum=1)
+# Detection (workers.detect; DESIGN §9): onnxruntime (CPU default), tensorrt or torch.
+DETECTOR_BACKEND = env_str("PANOPTES_DETECTOR_BACKEND", "onnxruntime")
+if DETECTOR_BACKEND not in ("onnxruntime", "tensorrt", "torch"):
+    raise ImproperlyConfigured(f"PANOPTES_DETECTOR_BACKEND must be onnxruntime, tensorrt or torch, got {DETECTOR_BACKEND!r}")
+DETECT_BATCH = env_int("PANOPTES_DETECT_BATCH", 8, minimum=1)
+DETECT_MAX_ATTEMPTS = env_int("PANOPTES_DETECT_MAX_ATTEMPTS", 3, minimum=1)  # deliveries before a segment is "bad"
 RETENTION_SECONDS = env_int("PANOPTES_RETENTION_SECONDS", 300, minimum=10)  # how often retention runs
 
 REST_FRAMEWORK = {

@@ -25,6 +25,7 @@ app.conf.update(
     task_default_queue="control",
     task_routes={
         "panoptes.capture_camera": {"queue": "capture"},
+        "panoptes.detect_segment": {"queue": "gpu"},
         "panoptes.reconcile_cameras": {"queue": "control"},
         "panoptes.apply_retention": {"queue": "control"},
     },

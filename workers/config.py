@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from pydantic import ValidationError
 
-from analytics.config import CameraConfig
+from analytics.config import CameraConfig, ConfigSnapshot, DetectorModelConfig
 from controlplane.core.redis import client, key
 
 logger = logging.getLogger(__name__)
@@ -61,3 +61,25 @@ def camera_config(camera_id: int) -> tuple[int, CameraConfig]:
         raise ValueError(f"camera {camera_id}: published config v{data['version']} is invalid: {exc}") from None
     _remember(camera_id, raw)
     return int(data["version"]), config
+
+
+def detector_model(model_id: int | None) -> DetectorModelConfig:
+    """The camera's model, or the default one, from the published snapshot (local copy if Redis is down)."""
+    path = Path(settings.VAR_DIR) / "worker-cache" / "snapshot.json"
+    try:
+        raw: Any = client().get(key("config", "snapshot"))
+        if raw is None:
+            raise redis.RedisError("no configuration published yet (run manage.py publish_config)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)
+    except redis.RedisError:
+        if not path.exists():
+            raise
+        raw = path.read_bytes()
+    models = ConfigSnapshot.model_validate_json(raw).models
+    chosen = next((m for m in models if m.id == model_id), None) or next((m for m in models if m.is_default), None)
+    if chosen is None:
+        raise LookupError("no detector model is registered (manage.py register_model, or the assets' migration)")
+    return chosen

@@ -35,3 +35,12 @@ def apply_retention() -> int:
     from workers.supervisor import apply_retention as run
 
     return run()
+
+
+@app.task(name="panoptes.detect_segment", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+          soft_time_limit=240, time_limit=300)
+def detect_segment(segment_id: int, **announcement: Any) -> str:
+    """Detect one segment (`gpu` queue). ``announcement`` (camera, seq, path) is informational."""
+    from workers.detect import detect_segment as run
+
+    return run(segment_id)

@@ -150,6 +150,12 @@ class Camera(models.Model):
             return int(Camera.objects.values_list("epoch", flat=True).get(pk=camera_id))
 
 
+class DetectState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Detected"
+    BAD = "bad", "Bad (corrupt or undecodable)"
+
+
 class StaleEpochError(Exception):
     """A capture worker tried to record a segment after losing the camera to a newer owner."""
 
@@ -171,6 +177,9 @@ class Segment(models.Model):
     size_bytes = models.PositiveBigIntegerField()
     discontinuity = models.BooleanField(default=False, help_text="First segment after a (re)connect: a gap may precede it.")
     announced_at = models.DateTimeField(null=True, blank=True, help_text="When the gpu queue was told about it.")
+    detect_state = models.CharField(max_length=10, choices=DetectState.choices, default=DetectState.PENDING)
+    detect_attempts = models.PositiveSmallIntegerField(default=0, help_text="Deliveries of its detect task (capped).")
+    detect_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
