@@ -31,4 +31,5 @@ def register_assets_model(model: Any, assets: Path) -> Any | None:
     if not (onnx.is_file() and classes.is_file()):
         return None
     return register(model, name="yolox-nano", onnx_path=onnx.resolve(), width=416, height=416,
-                    class_names=read_class_names(classes), default=not model.objects.filter(is_default=True).exists())
+                    class_names=read_class_names(classes),
+                    default=not model.objects.filter(is_default=True).exclude(name="yolox-nano").exists())
