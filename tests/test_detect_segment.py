@@ -84,7 +84,7 @@ def test_a_corrupt_segment_is_marked_bad_without_raising(recorded: Any, settings
 
 
 def test_a_segment_redelivered_too_often_ends_bad_instead_of_looping(recorded: Any, settings: Any) -> None:
-    from controlplane.cameras.models import DetectState, Segment
+    from controlplane.cameras.models import Segment
     from workers.detect import detect_segment
 
     _, segments = recorded
