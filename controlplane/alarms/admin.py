@@ -20,7 +20,7 @@ from analytics.config import mask_url
 from controlplane.alarms.choices import AlarmStatus
 from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
 from controlplane.algorithms.models import Algorithm
-from controlplane.core.admin import SiteScopedAdmin, pretty_json
+from controlplane.core.admin import ReadOnlyAdminMixin, SiteScopedAdmin, pretty_json
 from controlplane.core.choices import Role
 from controlplane.core.roles import has_role
 
@@ -130,17 +130,8 @@ DELIVERY_FIELDS = (
 )
 
 
-class ReadOnlyDeliveryMixin:
+class ReadOnlyDeliveryMixin(ReadOnlyAdminMixin):
     """Deliveries are the workers' outbox: people look at them, only workers write them."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # As in the API: deliveries name endpoints, which are operator business.

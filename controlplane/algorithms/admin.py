@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from controlplane.algorithms.models import Algorithm, AlgorithmBinding
-from controlplane.core.admin import COMPACT_JSON, SiteScopedAdmin, pretty_json
+from controlplane.core.admin import COMPACT_JSON, ReadOnlyAdminMixin, SiteScopedAdmin, pretty_json
 
 
 def params_summary(algorithm: Algorithm) -> str:
@@ -49,7 +49,7 @@ def _range(spec: dict[str, Any]) -> str:
 
 
 @admin.register(Algorithm)
-class AlgorithmAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AlgorithmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The catalog comes from analytics.catalog through a data migration: editing it here would be
     overwritten by the next migrate, so the admin only shows it."""
 
@@ -64,15 +64,6 @@ class AlgorithmAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # Counted in the list query (one query, sortable), not per row.
         counted: QuerySet[Any] = super().get_queryset(request).annotate(binding_total=Count("bindings"))
         return counted
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Bindings", ordering="binding_total")
     def binding_count(self, obj: Any) -> int:

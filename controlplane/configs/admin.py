@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 
 from controlplane.configs.actions import restore
 from controlplane.configs.models import ConfigRevision
-from controlplane.core.admin import pretty_json
+from controlplane.core.admin import ReadOnlyAdminMixin, pretty_json
 from controlplane.core.choices import Role
 from controlplane.core.roles import has_role
 
@@ -35,7 +35,7 @@ def snapshot_without_credentials(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 @admin.register(ConfigRevision)
-class ConfigRevisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ConfigRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     change_form_template = CHANGE_FORM_WITH_ACTION
     list_display = ["version", "created_at", "author_name", "comment", "restored_from", "camera_count"]
     list_display_links = ["version"]
@@ -48,15 +48,6 @@ class ConfigRevisionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "version", "created_at", "author_name", "comment", "restored_from", "content_hash", "snapshot_pretty",
     )
     actions = ["roll_back"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_rollback_permission(self, request: HttpRequest) -> bool:
         """Rolling back changes every camera's configuration: admins only, as in the API."""

@@ -42,3 +42,16 @@ class SiteScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if field is not None and path is not None:
             field.queryset = scope_to_sites(field.queryset, request.user, path)  # type: ignore[arg-type]
         return field
+
+
+class ReadOnlyAdminMixin:
+    """Rows people look at but never add, edit or delete here (catalog, revisions, outbox)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
