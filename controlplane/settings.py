@@ -148,6 +148,8 @@ if DETECTOR_BACKEND not in ("onnxruntime", "tensorrt", "torch"):
     raise ImproperlyConfigured(f"PANOPTES_DETECTOR_BACKEND must be onnxruntime, tensorrt or torch, got {DETECTOR_BACKEND!r}")
 DETECT_BATCH = env_int("PANOPTES_DETECT_BATCH", 8, minimum=1)
 DETECT_MAX_ATTEMPTS = env_int("PANOPTES_DETECT_MAX_ATTEMPTS", 3, minimum=1)  # deliveries before a segment is "bad"
+# Analysis (workers.analyze; DESIGN §5): how long a later segment waits for a missing one.
+ANALYSIS_GAP_WAIT = env_int("PANOPTES_ANALYSIS_GAP_WAIT", 30, minimum=1)
 RETENTION_SECONDS = env_int("PANOPTES_RETENTION_SECONDS", 300, minimum=10)  # how often retention runs
 
 REST_FRAMEWORK = {

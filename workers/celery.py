@@ -26,6 +26,7 @@ app.conf.update(
     task_routes={
         "panoptes.capture_camera": {"queue": "capture"},
         "panoptes.detect_segment": {"queue": "gpu"},
+        "panoptes.analyze_segment": {"queue": "analysis"},
         "panoptes.reconcile_cameras": {"queue": "control"},
         "panoptes.apply_retention": {"queue": "control"},
     },

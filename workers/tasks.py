@@ -44,3 +44,16 @@ def detect_segment(segment_id: int, **announcement: Any) -> str:
     from workers.detect import detect_segment as run
 
     return run(segment_id)
+
+
+@app.task(name="panoptes.analyze_segment", bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+          max_retries=200, soft_time_limit=120, time_limit=180)
+def analyze_segment(self: Any, segment_id: int, **announcement: Any) -> str:
+    """Analyse one detected segment in its camera's order (`analysis` queue)."""
+    from workers.analyze import Defer
+    from workers.analyze import analyze_segment as run
+
+    try:
+        return run(segment_id)
+    except Defer as wait:
+        raise self.retry(countdown=wait.countdown) from None

@@ -1,0 +1,129 @@
+"""What every rule shares: filters (enabled, schedule, min score, classes), cooldown, episodes.
+
+A rule is fed the tracks of each analysed frame, in time order, and returns events. An event is
+one violation episode: its key (binding, track, episode) is what makes alarm creation idempotent,
+so a stationary object, or a person standing in a zone, yields one event, not one per frame.
+Rule state is a small JSON-able dict, saved with the tracker between segments.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from analytics.config import BindingConfig
+from analytics.tracking import Track
+from analytics.zones import Anchor, ZoneShape, anchor_points
+
+
+@dataclass(frozen=True)
+class Event:
+    binding_id: int
+    track_id: int | None  # None for zone-level rules (crowding, absence)
+    episode: int  # the track's (or zone's) n-th violation, for people; not part of the key
+    started: float  # epoch seconds the violation began (entered, stopped, crowd formed, crossed)
+    time: float  # epoch seconds of the event
+    object_class: int | None
+    score: float | None
+    box: tuple[float, float, float, float] | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        """binding, track, episode: the same violation gives the same key on every re-run.
+
+        The episode is named by its start time, not a counter, so a lost analysis state (whose
+        track ids and counters start again) can never make a new violation look like an old one.
+        """
+        who = f"t{self.track_id}" if self.track_id is not None else "zone"
+        return f"{self.binding_id}:{who}:{self.started:.2f}"
+
+
+class Rule(ABC):
+    slug: ClassVar[str]
+
+    def __init__(self, binding: BindingConfig, zone: ZoneShape, class_ids: set[int], anchor: Anchor = Anchor.BOTTOM_CENTER) -> None:
+        self.binding, self.zone, self.class_ids, self.anchor = binding, zone, class_ids, anchor
+        self.params = binding.params
+        self.last_event_at: float | None = None  # for the binding's cooldown
+        self.episodes = 0  # zone-level episode counter
+
+    # --- shared filters ------------------------------------------------------------------------
+    def active(self, t: float) -> bool:
+        return self.binding.enabled and self.zone.zone.enabled and self.binding.schedule.is_active(datetime.fromtimestamp(t, UTC))
+
+    def relevant(self, tracks: Sequence[Track]) -> list[Track]:
+        """Confirmed tracks of the target classes, scoring at least the binding's min score."""
+        return [tr for tr in tracks if tr.confirmed and tr.cls in self.class_ids and tr.score >= self.binding.min_score]
+
+    def inside(self, tracks: Sequence[Track]) -> list[Track]:
+        if not tracks:
+            return []
+        flags = self.zone.contains(anchor_points([tr.box for tr in tracks], self.anchor))
+        return [tr for tr, f in zip(tracks, flags, strict=True) if f]
+
+    def cooled_down(self, t: float) -> bool:
+        return self.last_event_at is None or t - self.last_event_at >= self.binding.cooldown_seconds
+
+    def event(self, t: float, track: Track | None, episode: int, started: float, **details: Any) -> Event:
+        self.last_event_at = t
+        return Event(
+            binding_id=self.binding.id, track_id=track.id if track else None, episode=episode, started=started, time=t,
+            object_class=track.cls if track else None, score=track.score if track else None,
+            box=track.box if track else None, details=details,
+        )
+
+    # --- per rule --------------------------------------------------------------------------------
+    @abstractmethod
+    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]: ...
+
+    def state(self) -> dict[str, Any]:
+        return {"last_event_at": self.last_event_at, "episodes": self.episodes}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.last_event_at = state.get("last_event_at")
+        self.episodes = state.get("episodes", 0)
+
+
+class DwellRule(Rule):
+    """A track inside the zone for ``seconds()`` raises one event per visit (intrusion, loitering)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entered: dict[int, float] = {}  # track id -> time it entered
+        self.visits: dict[int, int] = {}  # track id -> visit number (its episode)
+        self.reported: set[int] = set()  # tracks whose current visit already raised an event
+
+    @abstractmethod
+    def seconds(self) -> float: ...
+
+    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]:
+        inside = {tr.id: tr for tr in self.inside(self.relevant(tracks))}
+        seen = {tr.id for tr in tracks}
+        for tid in list(self.entered):
+            # A track that is seen outside ends its visit; one merely not detected keeps it.
+            if tid not in inside and tid in seen:
+                del self.entered[tid]
+                self.reported.discard(tid)
+        events = []
+        for tid, tr in inside.items():
+            if tid not in self.entered:
+                self.entered[tid] = t
+                self.visits[tid] = self.visits.get(tid, 0) + 1
+            dwell = t - self.entered[tid]
+            if tid not in self.reported and dwell >= self.seconds() and self.active(t) and self.cooled_down(t):
+                self.reported.add(tid)
+                events.append(self.event(t, tr, self.visits[tid], self.entered[tid], dwell=round(dwell, 2)))
+        return events
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "entered": {str(k): v for k, v in self.entered.items()},
+                "visits": {str(k): v for k, v in self.visits.items()}, "reported": sorted(self.reported)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.entered = {int(k): v for k, v in state.get("entered", {}).items()}
+        self.visits = {int(k): v for k, v in state.get("visits", {}).items()}
+        self.reported = set(state.get("reported", []))
