@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,14 @@ def analyze_segment(segment_id: int) -> str:
 
 def apply_in_order(segment: Segment) -> str:
     state = load_state(segment.camera_id)
-    expected = state.get("last_seq", segment.seq - 1) + 1
+    if "last_seq" in state:
+        expected = state["last_seq"] + 1
+    else:
+        # A camera's first analysis starts at its earliest recent segment (one recorded within the
+        # gap wait before this one): older ones were recorded before analysis ran at all.
+        recent = segment.created_at - timedelta(seconds=settings.ANALYSIS_GAP_WAIT)
+        expected = Segment.objects.filter(camera_id=segment.camera_id, seq__lte=segment.seq, created_at__gte=recent) \
+            .order_by("seq").values_list("seq", flat=True).first() or segment.seq
     if segment.seq < expected:
         return "duplicate"
     gap = False
