@@ -10,7 +10,7 @@ Every step is idempotent, so the command can be run again at any time:
 4. Publish the latest configuration revision to Redis.
 5. With ``--demo``: register demo cameras on the shared footage, served by a real RTSP server
    (tests/rtsp/server.py, GStreamer from Debian packages) started as one more role.
-6. Run the roles in the foreground until Ctrl-C (panel, capture, control and gpu workers, beat),
+6. Run the roles in the foreground until Ctrl-C (panel, capture, control, gpu and analysis workers, beat),
    unless ``--no-serve``.
 """
 from __future__ import annotations
@@ -175,7 +175,7 @@ class Command(BaseCommand):
     def roles(self, addr: str, port: int) -> list[Role]:
         """Every role of the platform on this machine (DESIGN §2), as foreground children.
 
-        The analysis and alarms queues get their worker with the issues that add their tasks.
+        The alarms queue gets its worker with the alarm-delivery issue.
         """
         host = f"[{addr}]" if ":" in addr else addr
         manage = str(Path(settings.BASE_DIR) / "manage.py")
@@ -187,6 +187,8 @@ class Command(BaseCommand):
             Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
             # Detection: one process, model loaded lazily in it (DESIGN §2: solo pool, no fork after load).
             Role("gpu", (*celery, "worker", "-Q", "gpu", "-P", "solo", "-n", "gpu@%h", "-l", "INFO")),
+            # Analysis: ordered per camera by a lock, so any pool works; alarms delivery joins this worker.
+            Role("analysis", (*celery, "worker", "-Q", "analysis", "-P", "threads", "-c", "4", "-n", "analysis@%h", "-l", "INFO")),
             Role("beat", (*celery, "beat", "-l", "INFO", "-s", str(Path(settings.VAR_DIR) / "celerybeat-schedule"))),
         ]
 
