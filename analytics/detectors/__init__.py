@@ -21,11 +21,11 @@ def create(backend: str, spec: ModelSpec, **options: Any) -> Detector:
 
         return OnnxRuntimeDetector(spec, **options)
     if backend == "tensorrt":
-        from analytics.detectors.tensorrt import TensorRTDetector  # type: ignore[import-not-found,unused-ignore]
+        from analytics.detectors.tensorrt import TensorRTDetector
 
-        return TensorRTDetector(spec, **options)  # type: ignore[no-any-return,unused-ignore]
+        return TensorRTDetector(spec, **options)
     if backend == "torch":
-        from analytics.detectors.torch_backend import TorchDetector  # type: ignore[import-not-found,unused-ignore]
+        from analytics.detectors.torch_backend import TorchDetector
 
-        return TorchDetector(spec, **options)  # type: ignore[no-any-return,unused-ignore]
+        return TorchDetector(spec, **options)
     raise ValueError(f"unknown detector backend {backend!r}; choose one of {', '.join(BACKENDS)}")
