@@ -393,7 +393,7 @@ class CaptureLoop:
                 logger.warning("camera %s: %s; discarding %s", self.camera_id, exc, segment.relative_path)
                 segment.path.unlink(missing_ok=True)
                 self.pending.popleft()
-                self.lease._renewed_at = 0.0  # another owner took over: stop
+                self.lease.lose()  # another owner took over: stop
                 continue
             except DatabaseError as exc:
                 logger.warning("camera %s: database unavailable (%s); holding %d segment(s)", self.camera_id, exc, len(self.pending))

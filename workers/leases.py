@@ -110,6 +110,10 @@ class Lease:
         """Still ours by our own monotonic clock (renewed within TTL minus the margin)."""
         return self._renewed_at > 0 and time.monotonic() - self._renewed_at < self.ttl - self.margin
 
+    def lose(self) -> None:
+        """Consider the camera lost now (the database said another owner has it)."""
+        self._renewed_at = 0.0
+
     def release(self) -> None:
         try:
             self.client.eval(_RELEASE, 1, lease_key(self.camera_id), self.token)
