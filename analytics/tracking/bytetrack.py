@@ -1,0 +1,258 @@
+"""ByteTrack-style multi-object tracker over one camera's detections (DESIGN §5: state saved per segment).
+
+ByteTrack (Zhang et al., 2022) keeps low-score detections instead of discarding them: a person
+half hidden behind a table scores 0.2 but still continues its track. Tracks live in numpy arrays
+(one row per track) so a frame costs a handful of vectorised operations whatever the object count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.detectors.base import Detections
+from analytics.tracking import kalman
+from analytics.tracking.matching import assign, iou_by_class
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track as seen in the frame just fed; consumed by the rules (zones, dwell, lines)."""
+
+    id: int  # unique per tracker, increasing, never reused (also across state/restore and reset)
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 frame px: the matched detection's box
+    score: float  # the matched detection's score
+    cls: int  # class id; association is within a class, so a track never changes class
+    confirmed: bool  # hits >= confirm_hits
+    hits: int  # frames in which it was matched
+    first_seen: float  # time (s) of its first detection
+    last_seen: float  # time (s) of its latest match
+
+
+class ByteTracker:
+    """Tracks one camera's objects across frames; ``update`` once per detected frame, in time order.
+
+    Each ``update(detections, t)``:
+
+    1. Predicts every live track to ``t`` with its Kalman filter (constant velocity on cx, cy, a, h,
+       stepped by the real ``dt`` since the previous frame); lost tracks stop growing or shrinking
+       (their height velocity is zeroed, as in ByteTrack). Tracks unmatched for more than
+       ``lost_seconds`` (lost ones, or any after a pause that long between frames) are removed first.
+    2. Splits the detections into high (score >= ``high_score``) and low
+       (``low_score`` <= score < ``high_score``); lower scores are ignored.
+    3. Stage 1: high detections against all confirmed tracks, tracked and lost, by IoU with the
+       predicted boxes; a pair must be of the same class and overlap by at least ``match_iou``.
+    4. Stage 2: confirmed tracks still unmatched that were tracked in the previous frame (not lost)
+       against the low detections, same gating. This is ByteTrack's step: occluded objects keep
+       their id through low-score frames, while low detections never start or revive anything.
+    5. Then unconfirmed tracks against the high detections left over (ByteTrack's third
+       association). They come after the confirmed ones, so a duplicate detection cannot steal an
+       established object's match.
+    6. Matched tracks take the detection (Kalman update, hits + 1, last_seen = t) and are returned.
+       Unmatched confirmed tracks become lost; unmatched unconfirmed tracks are dropped, so a track
+       is confirmed only by ``confirm_hits`` consecutive matches.
+    7. High detections still unmatched with score >= ``new_track_score`` start new unconfirmed
+       tracks (returned too, with hits = 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        high_score: float = 0.5,
+        low_score: float = 0.1,
+        new_track_score: float = 0.6,
+        match_iou: float = 0.2,
+        confirm_hits: int = 3,
+        lost_seconds: float = 2.0,
+    ) -> None:
+        if not 0 <= low_score <= high_score:
+            raise ValueError("need 0 <= low_score <= high_score")
+        if not 0 < match_iou <= 1:
+            raise ValueError("match_iou must be in (0, 1]")
+        if confirm_hits < 1 or lost_seconds < 0:
+            raise ValueError("confirm_hits must be >= 1 and lost_seconds >= 0")
+        self.high_score, self.low_score, self.new_track_score = high_score, low_score, new_track_score
+        self.match_iou, self.confirm_hits, self.lost_seconds = match_iou, confirm_hits, lost_seconds
+        self._next_id = 1
+        self._t: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (after a declared gap in the segments); ids go on increasing."""
+        self._ids = np.zeros(0, np.int64)
+        self._cls = np.zeros(0, np.int64)
+        self._hits = np.zeros(0, np.int64)
+        self._first = np.zeros(0, np.float64)
+        self._last = np.zeros(0, np.float64)
+        self._lost = np.zeros(0, np.bool_)
+        self._mean = np.zeros((0, 8), np.float64)
+        self._cov = np.zeros((0, 8, 8), np.float64)
+        self._t = None  # the next frame may come at any time: nothing to predict from
+
+    def __len__(self) -> int:
+        """Live tracks, lost ones included."""
+        return int(self._ids.shape[0])
+
+    # -- one frame ---------------------------------------------------------------------------
+
+    def update(self, detections: Detections, t: float) -> list[Track]:
+        """Feed one frame's detections at time ``t`` (seconds, increasing; frames may be unevenly
+        spaced since detection samples at detect_fps); returns the tracks matched in this frame
+        (confirmed or not), ordered by id."""
+        t = float(t)
+        if self._t is not None and t < self._t:
+            raise ValueError(f"time went backwards: {t} after {self._t}")
+        dt = 0.0 if self._t is None else t - self._t
+        self._t = t
+
+        # 1. Expire tracks unmatched for too long (lost ones, or any after a long pause), predict the rest.
+        self._keep(t - self._last <= self.lost_seconds)
+        self._mean[self._lost, 7] = 0.0
+        self._mean, self._cov = kalman.predict(self._mean, self._cov, dt)
+
+        # 2. High and low detections.
+        boxes = np.asarray(detections.boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(detections.scores, np.float32).reshape(-1)
+        classes = np.asarray(detections.classes).astype(np.int64).reshape(-1)
+        usable = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+        high = usable & (scores >= self.high_score)
+        low = usable & (scores >= self.low_score) & ~high
+        iou = iou_by_class(kalman.xyah_to_xyxy(self._mean), self._cls, boxes, classes)  # 0 across classes
+        allowed = iou >= self.match_iou  # match_iou > 0: so only within a class
+
+        confirmed = self._hits >= self.confirm_hits
+        matched_det = np.full(len(self), -1, np.int64)  # track row -> detection index
+        free = np.ones(len(boxes), np.bool_)  # detections not yet taken
+
+        # 3-5. The association stages, each on what the earlier ones left.
+        stages = (
+            (confirmed, high),  # 3. confirmed tracks (tracked + lost) vs high
+            (confirmed & ~self._lost, low),  # 4. tracked confirmed tracks vs low
+            (~confirmed, high),  # 5. unconfirmed tracks vs the high detections left
+        )
+        for track_mask, det_mask in stages:
+            rows = np.flatnonzero(track_mask & (matched_det < 0))
+            cols = np.flatnonzero(det_mask & free)
+            if rows.size == 0 or cols.size == 0:
+                continue
+            r, c = assign(iou[np.ix_(rows, cols)], allowed[np.ix_(rows, cols)])
+            matched_det[rows[r]] = cols[c]
+            free[cols[c]] = False
+
+        # 6. Matched tracks take their detection; unmatched ones become lost or are dropped.
+        matched = matched_det >= 0
+        det_of = matched_det[matched]
+        rows = np.flatnonzero(matched)
+        self._mean[rows], self._cov[rows] = kalman.update(
+            self._mean[rows], self._cov[rows], kalman.xyxy_to_xyah(boxes[det_of])
+        )
+        self._hits[rows] += 1
+        self._last[rows] = t
+        self._lost[rows] = False
+        self._lost[~matched & confirmed] = True
+        keep = matched | confirmed
+        self._keep(keep)
+        det_of_row = np.full(len(keep), -1, np.int64)
+        det_of_row[rows] = det_of
+        det_of_row = det_of_row[keep]
+
+        # 7. New tracks from confident detections nobody claimed.
+        new = np.flatnonzero(free & high & (scores >= self.new_track_score))
+        if new.size:
+            self._start(boxes[new], classes[new], t)
+            det_of_row = np.concatenate([det_of_row, new])
+
+        return self._tracks(np.flatnonzero(det_of_row >= 0), det_of_row, boxes, scores)
+
+    def _keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        self._ids, self._cls, self._hits = self._ids[mask], self._cls[mask], self._hits[mask]
+        self._first, self._last, self._lost = self._first[mask], self._last[mask], self._lost[mask]
+        self._mean, self._cov = self._mean[mask], self._cov[mask]
+
+    def _start(self, boxes: npt.NDArray[np.float32], classes: npt.NDArray[np.int64], t: float) -> None:
+        n = boxes.shape[0]
+        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(boxes))
+        self._ids = np.concatenate([self._ids, np.arange(self._next_id, self._next_id + n, dtype=np.int64)])
+        self._next_id += n
+        self._cls = np.concatenate([self._cls, classes])
+        self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
+        self._first = np.concatenate([self._first, np.full(n, t)])
+        self._last = np.concatenate([self._last, np.full(n, t)])
+        self._lost = np.concatenate([self._lost, np.zeros(n, np.bool_)])
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+
+    def _tracks(
+        self, rows: npt.NDArray[np.intp], det_of_row: npt.NDArray[np.int64],
+        boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
+    ) -> list[Track]:
+        """The Track of each row, with its detection (columns turned into Python values at once)."""
+        dets = det_of_row[rows]
+        hits = self._hits[rows].tolist()
+        return [
+            Track(id=i, box=(b[0], b[1], b[2], b[3]), score=s, cls=c, confirmed=h >= self.confirm_hits, hits=h, first_seen=f, last_seen=last)
+            for i, b, s, c, h, f, last in zip(
+                self._ids[rows].tolist(), boxes[dets].tolist(), scores[dets].tolist(), self._cls[rows].tolist(),
+                hits, self._first[rows].tolist(), self._last[rows].tolist(), strict=True,
+            )
+        ]
+
+    # -- persistence (DESIGN §5: stored with the camera's last applied segment) ------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue, as JSON-ready lists/floats/ints (columns, not objects).
+
+        About 60 numbers per live track: the Kalman mean (8) and the covariance's upper
+        triangle (36) dominate. ``t`` is None before the first frame and after ``reset``.
+        """
+        return {
+            "version": STATE_VERSION,
+            "params": {
+                "high_score": self.high_score, "low_score": self.low_score, "new_track_score": self.new_track_score,
+                "match_iou": self.match_iou, "confirm_hits": self.confirm_hits, "lost_seconds": self.lost_seconds,
+            },
+            "next_id": self._next_id,
+            "t": self._t,
+            "tracks": {
+                "id": self._ids.tolist(),
+                "cls": self._cls.tolist(),
+                "hits": self._hits.tolist(),
+                "first_seen": self._first.tolist(),
+                "last_seen": self._last.tolist(),
+                "lost": self._lost.astype(np.int64).tolist(),
+                "mean": self._mean.tolist(),
+                "cov": kalman.pack_covariances(self._cov),
+            },
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> ByteTracker:
+        """A tracker that continues exactly as the one ``state()`` was taken from would have."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown tracker state version {state.get('version')!r}")
+        p = state["params"]
+        tracker = cls(
+            high_score=float(p["high_score"]), low_score=float(p["low_score"]), new_track_score=float(p["new_track_score"]),
+            match_iou=float(p["match_iou"]), confirm_hits=int(p["confirm_hits"]), lost_seconds=float(p["lost_seconds"]),
+        )
+        tracks = state["tracks"]
+        n = len(tracks["id"])
+        tracker._next_id = int(state["next_id"])
+        tracker._t = None if state["t"] is None else float(state["t"])
+        tracker._ids = np.asarray(tracks["id"], np.int64).reshape(n)
+        tracker._cls = np.asarray(tracks["cls"], np.int64).reshape(n)
+        tracker._hits = np.asarray(tracks["hits"], np.int64).reshape(n)
+        tracker._first = np.asarray(tracks["first_seen"], np.float64).reshape(n)
+        tracker._last = np.asarray(tracks["last_seen"], np.float64).reshape(n)
+        tracker._lost = np.asarray(tracks["lost"], np.int64).reshape(n).astype(np.bool_)
+        tracker._mean = np.asarray(tracks["mean"], np.float64).reshape(n, 8)
+        tracker._cov = kalman.unpack_covariances(tracks["cov"])
+        if n and int(tracker._ids.max()) >= tracker._next_id:
+            raise ValueError("tracker state is inconsistent: a track id is not below next_id")
+        if not (np.isfinite(tracker._mean).all() and np.isfinite(tracker._cov).all()):
+            raise ValueError("tracker state holds a non-finite Kalman mean")
+        return tracker
