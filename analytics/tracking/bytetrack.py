@@ -112,6 +112,10 @@ class ByteTracker:
         # 1. Expire tracks unmatched for too long (lost ones, or any after a long pause), predict the rest.
         self._keep(t - self._last <= self.lost_seconds)
         self._mean[self._lost, 7] = 0.0
+        # Unconfirmed tracks are predicted where they were seen: a velocity learnt from two jittery
+        # boxes a tenth of a second apart (uneven sampling) can throw a 40 px box out of its own
+        # reach half a second later; a real mover at up to 0.6 sizes/s still overlaps by IoU > 0.5.
+        self._mean[self._hits < self.confirm_hits, 4:8] = 0.0
         self._mean, self._cov = kalman.predict(self._mean, self._cov, dt)
 
         # 2. High and low detections.
