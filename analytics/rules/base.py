@@ -127,3 +127,31 @@ class DwellRule(Rule):
         self.entered = {int(k): v for k, v in state.get("entered", {}).items()}
         self.visits = {int(k): v for k, v in state.get("visits", {}).items()}
         self.reported = set(state.get("reported", []))
+
+
+class ZoneConditionRule(Rule):
+    """A zone-level condition (a crowd, an empty post) held for some seconds raises one event per episode."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.since: float | None = None  # when the condition began to hold
+        self.reported = False
+
+    def held(self, t: float, holds: bool, seconds: float, **details: Any) -> list[Event]:
+        if not holds:
+            self.since, self.reported = None, False
+            return []
+        if self.since is None:
+            self.since = t
+            self.episodes += 1
+        if not self.reported and t - self.since >= seconds and self.active(t) and self.cooled_down(t):
+            self.reported = True
+            return [self.event(t, None, self.episodes, self.since, **details)]
+        return []
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "since": self.since, "reported": self.reported}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.since, self.reported = state.get("since"), state.get("reported", False)
