@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from controlplane.alarms.api.views import alarm_media
+
 admin.site.site_header = "Panoptes"
 admin.site.site_title = "Panoptes"
 admin.site.index_title = "Control panel"
@@ -12,4 +14,5 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("controlplane.api_urls")),
+    path("media/alarms/<str:token>", alarm_media, name="alarm-media"),
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["fixtures_rtsp"]  # rtsp_server: a real RTSP server serving the shared footage
+pytest_plugins = ["fixtures_rtsp", "fixtures_receiver"]  # real RTSP server (footage), real webhook receiver
 
 _VAR = tempfile.mkdtemp(prefix="panoptes-test-var-")
 # PANOPTES_TEST_DB_SUFFIX lets two suites run at once on one server (test_panoptes_<suffix>).

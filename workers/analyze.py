@@ -19,16 +19,20 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from redis import RedisError
 
 from analytics.analysis import CameraAnalyzer, event_box
 from analytics.detectors.store import detections_path, load
 from analytics.rules import Event
-from controlplane.alarms.models import Alarm
+from controlplane.alarms.choices import AlarmAction, AlarmEventType
+from controlplane.alarms.models import Alarm, AlarmHistory
 from controlplane.algorithms.models import AlgorithmBinding
 from controlplane.cameras.models import DetectState, Segment
 from controlplane.core.redis import client, key
 from controlplane.zones.models import Zone
 from workers.config import CameraGone, camera_config, detector_model
+from workers.delivery import create_deliveries
+from workers.dispatch import send
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +109,10 @@ def apply(segment: Segment, state: dict[str, Any], reset: bool) -> str:
     if reset:
         analyzer.reset_tracking()
     events = analyzer.feed(segment.start_time.timestamp(), detections)
-    created = [create_alarm(segment, camera.name, e, model.class_names) for e in events]
+    zone_points = {z.id: [list(p) for p in z.points] for z in camera.zones}
+    context = {"frame_size": list(detections.frame_size)}
+    created = [create_alarm(segment, camera.name, e, model.class_names, {**context, "zone_points": zone_points.get(
+        next((b.zone_id for b in camera.bindings if b.id == e.binding_id), -1))}) for e in events]
     save_state(segment.camera_id, {"last_seq": segment.seq, "config_version": version, "analyzer": analyzer.state()})
     return f"applied ({sum(created)} alarm(s))"
 
@@ -114,8 +121,12 @@ def save_state(camera_id: int, state: dict[str, Any]) -> None:
     client().set(state_key(camera_id), json.dumps(state))
 
 
-def create_alarm(segment: Segment, camera_name: str, event: Event, class_names: list[str]) -> bool:
-    """The alarm of one event, once (phase one of DESIGN §6: announced as soon as it exists)."""
+def create_alarm(segment: Segment, camera_name: str, event: Event, class_names: list[str],
+                 context: dict[str, Any] | None = None) -> bool:
+    """The alarm of one event, once, with its outbox rows in the same transaction (DESIGN §6).
+
+    ``context``: the detection frame size (the box's pixels) and the zone as configured then.
+    """
     binding = AlgorithmBinding.objects.select_related("zone", "algorithm").filter(pk=event.binding_id).first()
     if binding is None:
         return False  # deleted since the snapshot was published
@@ -129,8 +140,10 @@ def create_alarm(segment: Segment, camera_name: str, event: Event, class_names: 
                 object_class=class_names[event.object_class] if event.object_class is not None else "",
                 score=event.score,
                 details={**event.details, "box": event_box(event), "episode": event.episode, "segment": segment.pk,
-                         "segment_seq": segment.seq},
+                         "segment_seq": segment.seq, **(context or {})},
             )
+            AlarmHistory.objects.create(alarm=alarm, action=AlarmAction.CREATED, to_status=alarm.status, at=alarm.created_at)
+            create_deliveries(alarm, AlarmEventType.CREATED)
             transaction.on_commit(lambda: announce_alarm(alarm))
     except IntegrityError:
         return False  # created by an earlier run of this segment
@@ -139,6 +152,10 @@ def create_alarm(segment: Segment, camera_name: str, event: Event, class_names: 
 
 
 def announce_alarm(alarm: Alarm) -> None:
-    """Phase one: a new alarm goes on the alarms stream at once (delivery comes with the alarm issue)."""
-    client().xadd(key("alarms", "events"), {"alarm": alarm.pk, "type": "alarm.created", "camera": alarm.camera_id},
-                  maxlen=10_000, approximate=True)
+    """Phase one, at once: the alarms stream (live panel) and the `alarms` queue (snapshot, deliveries)."""
+    try:
+        client().xadd(key("alarms", "events"), {"alarm": alarm.pk, "type": "alarm.created", "camera": alarm.camera_id},
+                      maxlen=10_000, approximate=True)
+    except RedisError as exc:
+        logger.warning("alarm %s: not put on the alarms stream (%s)", alarm.pk, exc)
+    send("panoptes.alarm_created", alarm.pk)

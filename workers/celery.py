@@ -29,6 +29,10 @@ app.conf.update(
         "panoptes.analyze_segment": {"queue": "analysis"},
         "panoptes.reconcile_cameras": {"queue": "control"},
         "panoptes.apply_retention": {"queue": "control"},
+        "panoptes.dispatch_alarm_work": {"queue": "control"},
+        "panoptes.alarm_created": {"queue": "alarms"},
+        "panoptes.deliver": {"queue": "alarms"},
+        "panoptes.cut_replay": {"queue": "alarms"},
     },
     task_serializer="json",
     accept_content=["json"],
@@ -54,6 +58,11 @@ def _beat_schedule() -> dict[str, dict[str, object]]:
     return {
         "reconcile-cameras": {
             "task": "panoptes.reconcile_cameras",
+            "schedule": float(settings.RECONCILE_SECONDS),
+            "options": {"queue": "control", "expires": float(settings.RECONCILE_SECONDS)},
+        },
+        "dispatch-alarm-work": {
+            "task": "panoptes.dispatch_alarm_work",
             "schedule": float(settings.RECONCILE_SECONDS),
             "options": {"queue": "control", "expires": float(settings.RECONCILE_SECONDS)},
         },

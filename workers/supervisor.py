@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from controlplane.alarms.choices import ReplayStatus
 from controlplane.alarms.models import Alarm
 from controlplane.cameras.models import Camera, Segment
 from controlplane.configs import publish as publisher
@@ -28,8 +29,8 @@ from workers.leases import lease_key
 
 logger = logging.getLogger(__name__)
 
-#: Replays need this much around an alarm's event (issue 6 cuts 15 s before and after).
-REPLAY_MARGIN = timedelta(seconds=60)
+#: Replays need this much around an alarm's event (pre/post-roll are at most 120 s, plus a GOP).
+REPLAY_MARGIN = timedelta(seconds=130)
 PART_FILE_MAX_AGE = 600  # seconds: a .part file this old belongs to a recorder that died
 
 
@@ -64,7 +65,7 @@ def apply_retention(now: Any = None) -> int:
     root = Path(settings.STORAGE_ROOT)
     needed_by_alarm = Alarm.objects.filter(
         camera_id=OuterRef("camera_id"),
-        replay_path="",
+        replay_status=ReplayStatus.PENDING,
         event_time__gte=OuterRef("start_time") - REPLAY_MARGIN,
         event_time__lte=OuterRef("end_time") + REPLAY_MARGIN,
     )

@@ -57,3 +57,39 @@ def analyze_segment(self: Any, segment_id: int, **announcement: Any) -> str:
         return run(segment_id)
     except Defer as wait:
         raise self.retry(countdown=wait.countdown) from None
+
+
+# --- alarms (DESIGN §6) ----------------------------------------------------------------------------
+@app.task(name="panoptes.alarm_created", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+          soft_time_limit=60, time_limit=90)
+def alarm_created(alarm_id: int) -> str:
+    """Phase one of a new alarm (`alarms` queue): its snapshot, then its first delivery attempts."""
+    from workers.alarms import alarm_created as run
+
+    return run(alarm_id)
+
+
+@app.task(name="panoptes.deliver", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+          soft_time_limit=120, time_limit=150)
+def deliver(delivery_id: int) -> str:
+    """One attempt of one outbox row (`alarms` queue); the row decides whether it is due."""
+    from workers.delivery import deliver as run
+
+    return run(delivery_id)
+
+
+@app.task(name="panoptes.cut_replay", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+          soft_time_limit=120, time_limit=150)
+def cut_replay(alarm_id: int) -> str:
+    """The alarm's replay clip once its post-roll is recorded (`alarms` queue); then phase two."""
+    from workers.replay import cut_replay as run
+
+    return run(alarm_id)
+
+
+@app.task(name="panoptes.dispatch_alarm_work", ignore_result=True, expires=30, soft_time_limit=60, time_limit=90)
+def dispatch_alarm_work() -> dict[str, int]:
+    """Beat (`control` queue): due retries, expired claims, outstanding snapshots and replays."""
+    from workers.delivery import dispatch_due
+
+    return dispatch_due()

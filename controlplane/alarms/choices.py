@@ -28,3 +28,21 @@ class DeliveryState(models.TextChoices):
 class AlarmEventType(models.TextChoices):
     CREATED = "alarm.created", "alarm.created"
     REPLAY_READY = "alarm.replay_ready", "alarm.replay_ready"
+
+
+class ReplayStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the post-roll"
+    READY = "ready", "Ready"
+    PARTIAL = "partial", "Ready, with gaps (the stream broke inside the window)"
+    MISSING = "missing", "No video (nothing recorded in the window)"
+
+
+class DeliveryChannel(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    MQTT = "mqtt", "MQTT"
+
+
+class AlarmAction(models.TextChoices):
+    CREATED = "created", "Created"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CLOSED = "closed", "Closed"

@@ -8,7 +8,15 @@ from django.db import models
 from django.utils import timezone
 
 from analytics.config import Severity
-from controlplane.alarms.choices import AlarmEventType, AlarmStatus, DeliveryState, SeverityChoices
+from controlplane.alarms.choices import (
+    AlarmAction,
+    AlarmEventType,
+    AlarmStatus,
+    DeliveryChannel,
+    DeliveryState,
+    ReplayStatus,
+    SeverityChoices,
+)
 from controlplane.core.fields import EncryptedTextField
 from controlplane.core.validators import validate_webhook_url
 
@@ -72,11 +80,18 @@ class Alarm(models.Model):
     details = models.JSONField(default=dict, blank=True, help_text="Track boxes around the event, counts, params.")
     snapshot_path = models.CharField(max_length=500, blank=True)
     replay_path = models.CharField(max_length=500, blank=True)
+    replay_status = models.CharField(max_length=10, choices=ReplayStatus.choices, default=ReplayStatus.PENDING)
+    replay_start = models.DateTimeField(null=True, blank=True, help_text="Wall time of the replay's first frame.")
+    replay_seconds = models.FloatField(null=True, blank=True)
+    replay_note = models.CharField(max_length=500, blank=True, help_text="Why the replay is partial or missing.")
     created_at = models.DateTimeField(auto_now_add=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    close_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-event_time", "-id"]
@@ -91,30 +106,95 @@ class Alarm(models.Model):
         done = Alarm.objects.filter(pk=self.pk, status=AlarmStatus.NEW).update(
             status=AlarmStatus.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user
         )
+        if done:
+            AlarmHistory.objects.create(alarm_id=self.pk, action=AlarmAction.ACKNOWLEDGED, from_status=AlarmStatus.NEW,
+                                        to_status=AlarmStatus.ACKNOWLEDGED, user=user, at=now)
         self.refresh_from_db()
         return done == 1
 
+    def close(self, user: Any, note: str = "") -> bool:
+        """Close a new or acknowledged alarm with a note; False if it already was closed."""
+        now = timezone.now()
+        before = self.status
+        done = Alarm.objects.filter(pk=self.pk, status=before).exclude(status=AlarmStatus.CLOSED).update(
+            status=AlarmStatus.CLOSED, closed_at=now, closed_by=user, close_note=note
+        )
+        if done:
+            AlarmHistory.objects.create(alarm_id=self.pk, action=AlarmAction.CLOSED, from_status=before,
+                                        to_status=AlarmStatus.CLOSED, user=user, note=note, at=now)
+        self.refresh_from_db()
+        return done == 1
+
+    def replay_window(self) -> tuple[float, float]:
+        """(pre, post) seconds around the event: the binding's, else the camera's."""
+        binding = self.binding
+        camera = self.camera
+        pre = binding.replay_pre_seconds if binding and binding.replay_pre_seconds is not None else camera.replay_pre_seconds
+        post = binding.replay_post_seconds if binding and binding.replay_post_seconds is not None else camera.replay_post_seconds
+        return float(pre), float(post)
+
+
+class AlarmHistory(models.Model):
+    """Every change of an alarm's status: who, when, from what to what, and the note given."""
+
+    alarm = models.ForeignKey(Alarm, on_delete=models.CASCADE, related_name="history")
+    action = models.CharField(max_length=15, choices=AlarmAction.choices)
+    from_status = models.CharField(max_length=15, choices=AlarmStatus.choices, blank=True)
+    to_status = models.CharField(max_length=15, choices=AlarmStatus.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["alarm_id", "at", "id"]
+        verbose_name_plural = "alarm history"
+
+    def __str__(self) -> str:
+        return f"alarm {self.alarm_id} {self.action} at {self.at:%Y-%m-%d %H:%M:%S}"
+
 
 class AlarmDelivery(models.Model):
-    """Outbox row: one event of one alarm to one endpoint, with its attempts (DESIGN §6)."""
+    """Outbox row: one event of one alarm to one target (a webhook endpoint or MQTT), with its attempts (DESIGN §6).
+
+    ``target`` ("webhook:<endpoint id>" or "mqtt") makes (alarm, target, event) unique on every
+    database. A worker claims a row by moving ``next_attempt_at`` past its request timeout with a
+    conditional update; a worker killed mid-request leaves the claim to expire, and the row is
+    sent again with the same ``webhook-id`` / ``Idempotency-Key`` (the row's ``message_id``).
+    """
 
     alarm = models.ForeignKey(Alarm, on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=DeliveryChannel.choices, default=DeliveryChannel.WEBHOOK)
+    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    target = models.CharField(max_length=50)
     event_type = models.CharField(max_length=30, choices=AlarmEventType.choices)
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_response = models.TextField(blank=True)
+    last_response = models.TextField(blank=True, help_text="The last attempt's outcome: response excerpt or error.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "alarm deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["alarm", "endpoint", "event_type"], name="delivery_once_per_event"),
+            models.UniqueConstraint(fields=["alarm", "target", "event_type"], name="delivery_once_per_event"),
         ]
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
 
     def __str__(self) -> str:
-        return f"{self.event_type} of alarm {self.alarm_id} to {self.endpoint_id}: {self.state}"
+        return f"{self.event_type} of alarm {self.alarm_id} to {self.target}: {self.state}"
+
+    @property
+    def message_id(self) -> str:
+        """Stable across attempts: receivers deduplicate on it (webhook-id and Idempotency-Key)."""
+        return f"msg_panoptes_{self.pk}"
+
+    def retry(self) -> bool:
+        """Send a dead-lettered row again from scratch; False if it is not dead."""
+        done = AlarmDelivery.objects.filter(pk=self.pk, state=DeliveryState.DEAD).update(
+            state=DeliveryState.PENDING, attempts=0, next_attempt_at=timezone.now()
+        )
+        self.refresh_from_db()
+        return done == 1

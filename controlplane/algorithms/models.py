@@ -67,6 +67,12 @@ class AlgorithmBinding(models.Model):
     schedule = models.JSONField(default=default_schedule, blank=True, help_text='{"timezone": "Europe/Berlin", "windows": [{"days": ["mon"], "start": "08:00", "end": "18:00"}]}; no windows means always.')
     cooldown_seconds = models.PositiveIntegerField(default=60)
     severity = models.CharField(max_length=10, choices=SeverityChoices.choices, default=SeverityChoices.MEDIUM)
+    replay_pre_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(120)], help_text="Replay pre-roll; empty means the camera's."
+    )
+    replay_post_seconds = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(120)], help_text="Replay post-roll; empty means the camera's."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -54,6 +54,12 @@ class Camera(models.Model):
         validators=[MinValueValidator(0.1), MaxValueValidator(60)],
         help_text="Frames per second sampled for detection.",
     )
+    replay_pre_seconds = models.PositiveSmallIntegerField(
+        default=15, validators=[MaxValueValidator(120)], help_text="Seconds of video before an alarm's event in its replay."
+    )
+    replay_post_seconds = models.PositiveSmallIntegerField(
+        default=15, validators=[MaxValueValidator(120)], help_text="Seconds of video after an alarm's event in its replay."
+    )
     detect_width = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(64), MaxValueValidator(7680)],
         help_text="Decode width for detection; empty means the stream's own.",

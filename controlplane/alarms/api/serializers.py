@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
+from controlplane.alarms.models import Alarm, AlarmDelivery, AlarmHistory, WebhookEndpoint
 from controlplane.cameras.models import Camera
 from controlplane.core.api import CleanModelSerializer
 
@@ -19,23 +19,44 @@ class WebhookEndpointSerializer(CleanModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class AlarmHistorySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AlarmHistory
+        fields = ["action", "from_status", "to_status", "user", "note", "at"]
+        read_only_fields = fields
+
+
 class AlarmSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    has_snapshot = serializers.SerializerMethodField()
+    history = AlarmHistorySerializer(many=True, read_only=True)
 
     class Meta:
         model = Alarm
         fields = [
             "id", "camera", "zone", "zone_name", "binding", "algorithm", "severity", "status", "event_time",
-            "object_class", "score", "details", "created_at", "acknowledged_at", "acknowledged_by",
+            "object_class", "score", "details", "has_snapshot", "replay_status", "replay_start", "replay_seconds",
+            "replay_note", "created_at", "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "close_note",
+            "history",
         ]
         read_only_fields = fields
+
+    def get_has_snapshot(self, alarm: Alarm) -> bool:
+        return bool(alarm.snapshot_path)
+
+
+class CloseSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class AlarmDeliverySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = AlarmDelivery
         fields = [
-            "id", "alarm", "endpoint", "event_type", "state", "attempts", "next_attempt_at", "last_status_code",
-            "last_response", "delivered_at", "created_at",
+            "id", "alarm", "channel", "endpoint", "target", "event_type", "state", "attempts", "next_attempt_at",
+            "last_status_code", "last_response", "delivered_at", "created_at",
         ]
         read_only_fields = fields

@@ -22,6 +22,7 @@ class BindingSerializer(CleanModelSerializer):
         model = AlgorithmBinding
         fields = [
             "id", "zone", "camera", "algorithm", "params", "target_classes", "min_score", "schedule",
-            "cooldown_seconds", "severity", "enabled", "created_at", "updated_at",
+            "cooldown_seconds", "severity", "replay_pre_seconds", "replay_post_seconds", "enabled", "created_at",
+            "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]

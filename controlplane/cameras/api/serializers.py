@@ -30,7 +30,7 @@ class CameraSerializer(CleanModelSerializer):
         fields = [
             "id", "name", "stream_url", "username", "password", "has_credentials", "enabled", "segment_seconds",
             "detect_fps", "detect_width", "detect_height", "retention_hours", "site", "location", "tags",
-            "detector_model", "epoch", "created_at", "updated_at",
+            "detector_model", "replay_pre_seconds", "replay_post_seconds", "epoch", "created_at", "updated_at",
         ]
         read_only_fields = ["epoch", "created_at", "updated_at"]
 
