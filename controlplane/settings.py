@@ -196,7 +196,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI assets from the drf-spectacular-sidecar package: the panel works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "controlplane.alarms.choices.SeverityChoices"},
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "controlplane.alarms.choices.SeverityChoices",
+        "AlarmStatusEnum": "controlplane.alarms.choices.AlarmStatus",
+    },
 }
 
 LOGGING = {

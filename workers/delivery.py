@@ -25,13 +25,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from paho.mqtt.enums import CallbackAPIVersion
 from standardwebhooks.webhooks import Webhook
 
 from analytics.config import mask_text

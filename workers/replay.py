@@ -135,7 +135,7 @@ def render_snapshot(image: np.ndarray[Any, np.dtype[np.uint8]], alarm: Alarm) ->
 # --- replay --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Clip:
-    start: datetime  # wall time of the first frame written
+    start: datetime | None  # wall time of the first frame written; None: nothing could be written
     seconds: float
     gaps: list[str]
 
@@ -157,11 +157,12 @@ def cut_replay(alarm_id: int) -> str:
     if segments:
         try:
             clip = cut(segments, start, end, media.absolute(relative))
-        except (av.FFmpegError, OSError, ValueError) as exc:
+        except (av.FFmpegError, OSError, ValueError) as exc:  # writing the clip failed (disk full, ...)
             logger.warning("alarm %s: replay cut failed: %s", alarm.pk, exc)
-            return finish(alarm, ReplayStatus.MISSING, note=f"the recorded segments could not be read: {exc}"[:500])
-    if clip is None:
-        return finish(alarm, ReplayStatus.MISSING, note="nothing was recorded in the replay window")
+            return finish(alarm, ReplayStatus.MISSING, note=f"the replay could not be written: {exc}"[:500])
+    if clip is None or clip.start is None:
+        unreadable = [g for g in clip.gaps if "could not be read" in g] if clip else []
+        return finish(alarm, ReplayStatus.MISSING, note="; ".join(unreadable)[:500] or "nothing was recorded in the replay window")
     status = ReplayStatus.PARTIAL if clip.gaps else ReplayStatus.READY
     return finish(alarm, status, note="; ".join(clip.gaps)[:500], path=relative, clip=clip)
 
@@ -181,8 +182,8 @@ def finish(alarm: Alarm, status: str, *, note: str = "", path: str = "", clip: C
     return status
 
 
-def cut(segments: list[Segment], start: datetime, end: datetime, out_path: Path) -> Clip | None:
-    """Stream-copy the packets of ``segments`` covering [start, end) into one MP4 (None: no packet)."""
+def cut(segments: list[Segment], start: datetime, end: datetime, out_path: Path) -> Clip:
+    """Stream-copy the packets of ``segments`` covering [start, end) into one MP4, and say what is missing."""
     root = Path(settings.STORAGE_ROOT)
     gaps = []
     if segments[0].start_time - start > timedelta(seconds=GAP_TOLERANCE):
@@ -198,14 +199,17 @@ def cut(segments: list[Segment], start: datetime, end: datetime, out_path: Path)
     writer = _ClipWriter(tmp)
     try:
         for segment in segments:
-            writer.add(root / segment.path, segment.start_time, start, end)
+            try:
+                writer.add(root / segment.path, segment.start_time, start, end)
+            except (av.FFmpegError, OSError, IndexError) as exc:  # IndexError: a file with no video stream
+                gaps.append(f"segment {segment.seq} could not be read ({type(exc).__name__})")
         clip_start = writer.close()
     except BaseException:
         writer.abort()
         raise
     if clip_start is None:
         tmp.unlink(missing_ok=True)
-        return None
+        return Clip(None, 0.0, gaps)
     seconds = probe_duration(tmp)
     if seconds <= 0:
         tmp.unlink(missing_ok=True)
