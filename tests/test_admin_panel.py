@@ -127,7 +127,8 @@ def world(live_db: Any) -> dict[str, Any]:
         camera=camera, zone=zone, binding=binding, algorithm="loitering", zone_name="door", dedup_key="b1-t1-e1",
         event_time=timezone.now(), details={"track": 7},
     )
-    delivery = AlarmDelivery.objects.create(alarm=alarm, endpoint=endpoint, event_type=AlarmEventType.CREATED)
+    delivery = AlarmDelivery.objects.create(alarm=alarm, endpoint=endpoint, target=f"webhook:{endpoint.pk}",
+                                            event_type=AlarmEventType.CREATED)
     objects = [site, model, camera, zone, binding, endpoint, alarm, delivery, Algorithm.objects.first(),
                ConfigRevision.objects.order_by("-version").first()]
     return {"camera": camera, "zone": zone, "binding": binding, "endpoint": endpoint, "alarm": alarm,

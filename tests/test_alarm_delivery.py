@@ -311,3 +311,12 @@ def test_media_links_are_signed_and_expire_and_the_api_needs_authentication(
     assert api("viewer").get(f"/api/v1/alarms/{alarm.pk}/snapshot/").status_code == 200
     assert api("viewer").get(f"/api/v1/alarms/{alarm.pk}/replay/").status_code == 404
     assert secrets.compare_digest(media.unsign(media.sign(alarm.pk, "replay"))[1], "replay")
+
+
+def test_the_published_json_schema_is_current() -> None:
+    from pathlib import Path
+
+    from controlplane.alarms.payloads import json_schema
+
+    published = json.loads((Path(__file__).resolve().parents[1] / "docs" / "alarm-event.schema.json").read_text())
+    assert published == json_schema(), "regenerate docs/alarm-event.schema.json (see docs/webhooks.md)"

@@ -13,12 +13,14 @@ from django.contrib.admin.utils import unquote
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils.safestring import SafeString
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from analytics.config import mask_url
 from controlplane.alarms.choices import AlarmStatus
-from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
+from controlplane.alarms.models import Alarm, AlarmDelivery, AlarmHistory, WebhookEndpoint
 from controlplane.algorithms.models import Algorithm
 from controlplane.core.admin import ReadOnlyAdminMixin, SiteScopedAdmin, pretty_json
 from controlplane.core.choices import Role
@@ -125,7 +127,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 # --- alarms --------------------------------------------------------------------------------------
 
 DELIVERY_FIELDS = (
-    "endpoint", "event_type", "state", "attempts", "last_status_code", "next_attempt_at", "delivered_at",
+    "channel", "endpoint", "event_type", "state", "attempts", "last_status_code", "next_attempt_at", "delivered_at",
     "response_excerpt", "created_at",
 )
 
@@ -152,9 +154,15 @@ class AlarmDeliveryInline(ReadOnlyDeliveryMixin, admin.TabularInline):  # type: 
 
 ALARM_FIELDS = (
     "camera", "zone", "zone_name", "binding", "algorithm", "severity", "status", "event_time", "object_class",
-    "score", "details_pretty", "snapshot_path", "replay_path", "dedup_key", "created_at", "acknowledged_at",
-    "acknowledged_by",
+    "score", "media_links", "replay_status", "replay_note", "replay_seconds", "details_pretty", "dedup_key",
+    "created_at", "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "close_note",
 )
+
+
+class AlarmHistoryInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+    model = AlarmHistory
+    fields = readonly_fields = ("at", "action", "from_status", "to_status", "user", "note")
+    extra = 0
 
 
 @admin.register(Alarm)
@@ -174,8 +182,8 @@ class AlarmAdmin(SiteScopedAdmin):
     date_hierarchy = "event_time"
     fields = ALARM_FIELDS
     readonly_fields = ALARM_FIELDS
-    inlines = [AlarmDeliveryInline]
-    actions = ["acknowledge_alarms"]
+    inlines = [AlarmHistoryInline, AlarmDeliveryInline]
+    actions = ["acknowledge_alarms", "close_alarms"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -183,6 +191,23 @@ class AlarmAdmin(SiteScopedAdmin):
     @admin.display(description="Details")
     def details_pretty(self, obj: Alarm) -> SafeString:
         return pretty_json(obj.details)
+
+    @admin.display(description="Media")
+    def media_links(self, obj: Alarm) -> SafeString:
+        links = []
+        if obj.snapshot_path:
+            links.append(format_html('<a href="{}">snapshot</a>', reverse("alarm-snapshot", args=[obj.pk])))
+        if obj.replay_path:
+            links.append(format_html('<a href="{}">replay</a>', reverse("alarm-replay", args=[obj.pk])))
+        return format_html_join(" · ", "{}", ((link,) for link in links)) if links else mark_safe("—")
+
+    @admin.action(description="Close (no note; use the API to add one)", permissions=["change"])
+    def close_alarms(self, request: HttpRequest, queryset: QuerySet[Alarm]) -> None:
+        done = sum(1 for alarm in queryset if alarm.close(request.user))
+        if done:
+            self.message_user(request, f"Closed {done} alarm(s).", messages.SUCCESS)
+        if queryset.count() - done:
+            self.message_user(request, f"{queryset.count() - done} alarm(s) were already closed.", messages.WARNING)
 
     @admin.action(description="Acknowledge", permissions=["change"])
     def acknowledge_alarms(self, request: HttpRequest, queryset: QuerySet[Alarm]) -> None:
@@ -207,10 +232,27 @@ class AlarmAdmin(SiteScopedAdmin):
 class AlarmDeliveryAdmin(ReadOnlyDeliveryMixin, SiteScopedAdmin):
     site_field = "alarm__camera__site"
     list_display = [
-        "created_at", "alarm", "endpoint", "event_type", "state", "attempts", "last_status_code", "next_attempt_at",
+        "created_at", "alarm", "channel", "endpoint", "event_type", "state", "attempts", "last_status_code", "next_attempt_at",
         "delivered_at",
     ]
-    list_filter = ["state", "event_type", "endpoint"]
+    list_filter = ["state", "event_type", "channel", "endpoint"]
+    actions = ["retry_deliveries"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return has_role(request.user, Role.OPERATOR)
+
+    @admin.action(description="Retry dead-lettered deliveries", permissions=["retry"])
+    def retry_deliveries(self, request: HttpRequest, queryset: QuerySet[AlarmDelivery]) -> None:
+        from workers.dispatch import send_delivery
+
+        retried = [d for d in queryset if d.retry()]
+        for delivery in retried:
+            send_delivery(delivery.pk)
+        if retried:
+            self.message_user(request, f"Retrying {len(retried)} delivery(ies).", messages.SUCCESS)
+        if queryset.count() - len(retried):
+            self.message_user(request, f"{queryset.count() - len(retried)} were not dead-lettered and were left as they are.",
+                              messages.WARNING)
     list_select_related = ["alarm", "alarm__camera", "endpoint"]
     search_fields = ["endpoint__name", "alarm__camera__name", "alarm__algorithm", "alarm__dedup_key"]
     ordering = ["-created_at"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from controlplane.alarms.media import signed_url
 from controlplane.alarms.models import Alarm
@@ -23,8 +23,6 @@ class Ref(BaseModel):
 
 
 class AlarmData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     id: int
     camera: Ref
     zone: Ref
@@ -45,7 +43,7 @@ class AlarmData(BaseModel):
 
 
 class AlarmEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Receivers should ignore fields they do not know: version 1 may gain fields, never lose them."""
 
     type: Literal["alarm.created", "alarm.replay_ready"]
     schema_version: Literal[1] = SCHEMA_VERSION

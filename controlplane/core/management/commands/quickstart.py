@@ -173,10 +173,7 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def roles(self, addr: str, port: int) -> list[Role]:
-        """Every role of the platform on this machine (DESIGN §2), as foreground children.
-
-        The alarms queue gets its worker with the alarm-delivery issue.
-        """
+        """Every role of the platform on this machine (DESIGN §2), as foreground children."""
         host = f"[{addr}]" if ":" in addr else addr
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         celery = (sys.executable, "-m", "celery", "-A", "workers")
@@ -187,8 +184,10 @@ class Command(BaseCommand):
             Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
             # Detection: one process, model loaded lazily in it (DESIGN §2: solo pool, no fork after load).
             Role("gpu", (*celery, "worker", "-Q", "gpu", "-P", "solo", "-n", "gpu@%h", "-l", "INFO")),
-            # Analysis: ordered per camera by a lock, so any pool works; alarms delivery joins this worker.
+            # Analysis: ordered per camera by a lock, so any pool works.
             Role("analysis", (*celery, "worker", "-Q", "analysis", "-P", "threads", "-c", "4", "-n", "analysis@%h", "-l", "INFO")),
+            # Alarms: snapshots, replays, webhook/MQTT deliveries; threads, so a hanging receiver holds one only.
+            Role("alarms", (*celery, "worker", "-Q", "alarms", "-P", "threads", "-c", "8", "-n", "alarms@%h", "-l", "INFO")),
             Role("beat", (*celery, "beat", "-l", "INFO", "-s", str(Path(settings.VAR_DIR) / "celerybeat-schedule"))),
         ]
 
