@@ -7,7 +7,7 @@ of the table, where a visitor's feet (the box's bottom centre) are.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +117,46 @@ def test_a_cooldown_keeps_the_binding_quiet(detected: Any) -> None:
     for s in segments:
         analyze_segment(s.pk)
     assert len(_alarms()) == 1
+
+
+def _move_the_zone_away(zone_id: int) -> Any:
+    """An edit (a new revision, published): the zone moves to the top-left corner, where nobody walks."""
+    from controlplane.configs.models import ConfigRevision
+    from controlplane.zones.models import Zone
+
+    zone = Zone.objects.get(pk=zone_id)
+    zone.points = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1], [0.0, 0.1]]
+    zone.save()
+    return ConfigRevision.objects.order_by("-version").first()
+
+
+def test_segments_are_analysed_with_the_zones_of_their_own_time(detected: Any) -> None:
+    from controlplane.configs.models import ConfigRevision
+    from workers.analyze import analyze_segment
+
+    # Given the zone as it was while the minute was recorded, then moved away one hour later
+    # (revision times set as they would have been: the test records its segments "at" 12:00),
+    _, binding, segments = detected
+    ConfigRevision.objects.update(created_at=segments[0].start_time - timedelta(hours=1))
+    edit = _move_the_zone_away(binding.zone_id)
+    ConfigRevision.objects.filter(pk=edit.pk).update(created_at=segments[-1].end_time + timedelta(hours=1))
+
+    # when the minute is analysed (late, or again) after the edit,
+    for s in segments:
+        assert analyze_segment(s.pk).startswith("applied")
+
+    # then its analysis used the zone of its time: the three visitors raised their alarms.
+    assert len(_alarms()) == 3
+
+
+def test_segments_recorded_after_an_edit_are_analysed_with_the_new_zones(detected: Any) -> None:
+    from controlplane.configs.models import ConfigRevision
+    from workers.analyze import analyze_segment
+
+    _, binding, segments = detected
+    ConfigRevision.objects.update(created_at=segments[0].start_time - timedelta(hours=2))
+    edit = _move_the_zone_away(binding.zone_id)
+    ConfigRevision.objects.filter(pk=edit.pk).update(created_at=segments[0].start_time - timedelta(hours=1))
+    for s in segments:
+        assert analyze_segment(s.pk).startswith("applied")
+    assert _alarms() == []

@@ -30,7 +30,7 @@ from controlplane.algorithms.models import AlgorithmBinding
 from controlplane.cameras.models import DetectState, Segment
 from controlplane.core.redis import client, key
 from controlplane.zones.models import Zone
-from workers.config import CameraGone, camera_config, detector_model
+from workers.config import CameraGone, camera_config_at, detector_model
 from workers.delivery import create_deliveries
 from workers.dispatch import send
 
@@ -100,7 +100,7 @@ def apply_in_order(segment: Segment) -> str:
 
 def apply(segment: Segment, state: dict[str, Any], reset: bool) -> str:
     try:
-        version, camera = camera_config(segment.camera_id)
+        version, camera = camera_config_at(segment.camera_id, segment.start_time)  # the config of the segment's time
     except CameraGone:
         return "gone"
     detections = load(detections_path(Path(settings.STORAGE_ROOT) / segment.path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,33 @@ def camera_config(camera_id: int) -> tuple[int, CameraConfig]:
         raise ValueError(f"camera {camera_id}: published config v{data['version']} is invalid: {exc}") from None
     _remember(camera_id, raw)
     return int(data["version"]), config
+
+
+def camera_config_at(camera_id: int, when: datetime) -> tuple[int, CameraConfig]:
+    """(version, config) of a camera as it was in force at ``when``: the latest revision created at
+    or before it. Used by workers.analyze so that a segment is analysed with the zones and bindings
+    of its own time, also when it is re-analysed or analysed late, after an edit.
+
+    The published config (Redis) is used whenever it is that revision, which is the live case, so
+    only a segment older than the latest change costs a read of its revision from the database
+    (analysis writes there anyway). With no revision that old, or one without this camera (it did
+    not exist yet), or one that no longer validates, the published config is used.
+    CameraGone if the camera is no longer published.
+    """
+    from controlplane.configs.models import ConfigRevision  # a Django model: only the analysis worker needs it
+
+    version, current = camera_config(camera_id)
+    in_force = ConfigRevision.objects.filter(created_at__lte=when).order_by("-created_at", "-version") \
+        .values_list("version", flat=True).first()
+    if in_force is None or in_force == version:
+        return version, current
+    snapshot = ConfigRevision.objects.filter(pk=in_force).values_list("snapshot", flat=True).first()
+    try:
+        then = ConfigSnapshot.model_validate(snapshot).camera(camera_id)
+    except ValidationError as exc:
+        logger.warning("camera %s: revision v%s no longer validates (%s); using v%s", camera_id, in_force, exc, version)
+        return version, current
+    return (in_force, then) if then is not None else (version, current)
 
 
 def detector_model(model_id: int | None) -> DetectorModelConfig:
