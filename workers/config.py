@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,16 @@ def _cache_path(camera_id: int) -> Path:
     return Path(settings.VAR_DIR) / "worker-cache" / f"camera-{camera_id}.json"
 
 
-def _remember(camera_id: int, raw: bytes) -> None:
-    path = _cache_path(camera_id)
+def _write_atomically(path: Path, raw: bytes) -> None:
+    """Temporary name per process and thread: a worker's threads refresh the same cache file at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(raw)
     os.replace(tmp, path)
+
+
+def _remember(camera_id: int, raw: bytes) -> None:
+    _write_atomically(_cache_path(camera_id), raw)
 
 
 def camera_config(camera_id: int) -> tuple[int, CameraConfig]:
@@ -98,10 +103,7 @@ def detector_model(model_id: int | None) -> DetectorModelConfig:
         raw: Any = client().get(key("config", "snapshot"))
         if raw is None:
             raise redis.RedisError("no configuration published yet (run manage.py publish_config)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)
+        _write_atomically(path, raw)
     except redis.RedisError:
         if not path.exists():
             raise

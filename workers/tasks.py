@@ -1,12 +1,15 @@
 """Celery tasks: short bodies that call into workers.capture / workers.supervisor."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.signals import worker_shutting_down
 
 from workers.capture import SHUTDOWN, CaptureLoop
 from workers.celery import app
+
+logger = logging.getLogger(__name__)
 
 
 @worker_shutting_down.connect
@@ -57,6 +60,11 @@ def analyze_segment(self: Any, segment_id: int, **announcement: Any) -> str:
         return run(segment_id)
     except Defer as wait:
         raise self.retry(countdown=wait.countdown) from None
+    except Exception as exc:
+        # Not dropped: later segments of the camera wait for this one (until the gap wait), so a
+        # passing fault (database, Redis, a file being replaced) must get another go.
+        logger.warning("analysis of segment %s failed (%s: %s); retrying in 5 s", segment_id, type(exc).__name__, exc)
+        raise self.retry(countdown=5, exc=exc) from None
 
 
 # --- alarms (DESIGN §6) ----------------------------------------------------------------------------
