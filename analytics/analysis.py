@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict, deque
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,8 @@ from analytics.config import CameraConfig, ZoneKind
 from analytics.detectors import Detections
 from analytics.detectors.store import SegmentDetections
 from analytics.rules import Event, Rule, build
-from analytics.tracking import ByteTracker
+from analytics.rules.frame import Frame
+from analytics.tracking import ByteTracker, Tracks
 from analytics.zones import ZoneShape, unmasked
 
 HISTORY = 15  # boxes kept per track for an alarm's context (3 s at 5 fps)
@@ -39,8 +40,9 @@ class CameraAnalyzer:
         self.rules: dict[int, Rule] = {
             b.id: build(b, zones[b.zone_id], class_names) for b in camera.bindings if b.enabled and b.zone_id in zones
         }
+        self.areas = list({id(rule.zone): rule.zone for rule in self.rules.values()}.values())  # tested together per frame
         self.tracker = ByteTracker()
-        self.history: dict[int, deque[tuple[float, tuple[float, float, float, float]]]] = defaultdict(lambda: deque(maxlen=HISTORY))
+        self.history = History()
         if state:
             self.restore(state)
 
@@ -48,22 +50,36 @@ class CameraAnalyzer:
         """After a gap: tracks cannot be continued (ids keep increasing, so no alarm key repeats)."""
         self.tracker.reset()
         self.history.clear()
+        self.forget_lost_tracks()
 
     def feed(self, start: float, detections: SegmentDetections) -> list[Event]:
-        """Events of one segment whose first frame is at epoch seconds ``start``."""
+        """Events of one segment whose first frame is at epoch seconds ``start``.
+
+        Per frame: mask zones drop detections, the tracker follows the rest, and every rule steps
+        on one shared ``Frame`` (anchor points and zone membership computed once for all rules).
+        """
         events: list[Event] = []
         for offset, dets in zip(detections.times, detections.detections, strict=True):
             t = start + float(offset)
             keep = unmasked(dets.boxes, self.masks)
-            tracks = self.tracker.update(Detections(dets.boxes[keep], dets.scores[keep], dets.classes[keep]), t)
-            for tr in tracks:
-                self.history[tr.id].append((t, tr.box))
+            tracks = self.tracker.step(Detections(dets.boxes[keep], dets.scores[keep], dets.classes[keep]), t)
+            self.history.append(t, tracks, HISTORY * self.tracker.lost_seconds)
+            frame = Frame(tracks, self.areas)
             for rule in self.rules.values():
-                for event in rule.update(t, tracks):
-                    context = list(self.history.get(event.track_id, [])) if event.track_id is not None else []
+                for event in rule.step(t, frame):
+                    context = self.history.boxes(event.track_id) if event.track_id is not None else []
                     events.append(Event(**{**event.__dict__, "details": {**event.details, "track": [
                         {"t": round(ts, 3), "box": [round(float(v), 1) for v in box]} for ts, box in context]}}))
+        self.forget_lost_tracks()
         return events
+
+    def forget_lost_tracks(self) -> None:
+        """Rules drop what they hold about tracks the tracker has dropped, so a camera's saved state
+        stays as large as its live tracks, not its lifetime's (140 KiB after 28 segments of 200
+        objects before this; bench/analysis_cost.py)."""
+        live = self.tracker.live_ids()
+        for rule in self.rules.values():
+            rule.forget(live)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -81,6 +97,40 @@ class CameraAnalyzer:
             rule = self.rules.get(int(bid))
             if rule is not None and saved["fingerprint"] == binding_fingerprint(self.camera, int(bid)):
                 rule.restore(saved["state"])
+
+
+class History:
+    """The latest frames' tracks, for an alarm's context: the last ``HISTORY`` boxes of its track.
+
+    Whole frames are kept rather than a deque per track: appending costs the same at 10 or 200
+    objects, and only the few tracks that raise an event are looked up.
+    """
+
+    def __init__(self) -> None:
+        self.frames: deque[tuple[float, Tracks]] = deque()
+
+    def clear(self) -> None:
+        self.frames.clear()
+
+    def append(self, t: float, tracks: Tracks, keep_seconds: float) -> None:
+        """Add a frame, dropping those older than ``keep_seconds``: ``HISTORY * lost_seconds`` keeps
+        every track's last HISTORY matches, since the tracker drops a track unmatched for longer
+        than lost_seconds (the event's track is in the latest frame)."""
+        self.frames.append((t, tracks))
+        while self.frames[0][0] < t - keep_seconds:
+            self.frames.popleft()
+
+    def boxes(self, track_id: int) -> list[tuple[float, tuple[float, float, float, float]]]:
+        """(time, box) of the track's last HISTORY matches, oldest first."""
+        found: list[tuple[float, tuple[float, float, float, float]]] = []
+        for t, tracks in reversed(self.frames):
+            rows = np.flatnonzero(tracks.ids == track_id)
+            if rows.size:
+                b = tracks.boxes[rows[0]].tolist()
+                found.append((t, (b[0], b[1], b[2], b[3])))
+                if len(found) == HISTORY:
+                    break
+        return found[::-1]
 
 
 def event_box(event: Event) -> list[float] | None:

@@ -6,6 +6,7 @@ half hidden behind a table scores 0.2 but still continues its track. Tracks live
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,59 @@ class Track:
     hits: int  # frames in which it was matched
     first_seen: float  # time (s) of its first detection
     last_seen: float  # time (s) of its latest match
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """The tracks of one frame as columns, one row per track, ordered by id (``ByteTracker.step``).
+
+    What CameraAnalyzer hands its rules: a frame of 200 objects costs a few array slices instead
+    of 200 ``Track`` objects, and a rule makes a ``Track`` only for the rows it raises an event on.
+    Boxes and scores are float64 copies of the detections' float32 values, so ``track(i)`` equals
+    what ``ByteTracker.update`` returns.
+    """
+
+    ids: npt.NDArray[np.int64]
+    boxes: npt.NDArray[np.float64]  # (N, 4) x1, y1, x2, y2
+    scores: npt.NDArray[np.float64]
+    classes: npt.NDArray[np.int64]
+    confirmed: npt.NDArray[np.bool_]
+    hits: npt.NDArray[np.int64]
+    first_seen: npt.NDArray[np.float64]
+    last_seen: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @classmethod
+    def of(cls, tracks: Sequence[Track]) -> Tracks:
+        """Columns of Track objects (rules fed a list of tracks, as tests do)."""
+        return cls(
+            ids=np.asarray([tr.id for tr in tracks], np.int64),
+            boxes=np.asarray([tr.box for tr in tracks], np.float64).reshape(-1, 4),
+            scores=np.asarray([tr.score for tr in tracks], np.float64),
+            classes=np.asarray([tr.cls for tr in tracks], np.int64),
+            confirmed=np.asarray([tr.confirmed for tr in tracks], np.bool_),
+            hits=np.asarray([tr.hits for tr in tracks], np.int64),
+            first_seen=np.asarray([tr.first_seen for tr in tracks], np.float64),
+            last_seen=np.asarray([tr.last_seen for tr in tracks], np.float64),
+        )
+
+    def track(self, row: int) -> Track:
+        b = self.boxes[row].tolist()
+        return Track(id=int(self.ids[row]), box=(b[0], b[1], b[2], b[3]), score=float(self.scores[row]),
+                     cls=int(self.classes[row]), confirmed=bool(self.confirmed[row]), hits=int(self.hits[row]),
+                     first_seen=float(self.first_seen[row]), last_seen=float(self.last_seen[row]))
+
+    def to_list(self) -> list[Track]:
+        """Every row as a Track (columns turned into Python values at once)."""
+        return [
+            Track(id=i, box=(b[0], b[1], b[2], b[3]), score=s, cls=c, confirmed=ok, hits=h, first_seen=f, last_seen=last)
+            for i, b, s, c, ok, h, f, last in zip(
+                self.ids.tolist(), self.boxes.tolist(), self.scores.tolist(), self.classes.tolist(), self.confirmed.tolist(),
+                self.hits.tolist(), self.first_seen.tolist(), self.last_seen.tolist(), strict=True,
+            )
+        ]
 
 
 class ByteTracker:
@@ -97,12 +151,20 @@ class ByteTracker:
         """Live tracks, lost ones included."""
         return int(self._ids.shape[0])
 
+    def live_ids(self) -> set[int]:
+        """Ids of the live tracks, lost ones included: the only ids ``update`` can return again."""
+        return set(self._ids.tolist())
+
     # -- one frame ---------------------------------------------------------------------------
 
     def update(self, detections: Detections, t: float) -> list[Track]:
         """Feed one frame's detections at time ``t`` (seconds, increasing; frames may be unevenly
         spaced since detection samples at detect_fps); returns the tracks matched in this frame
         (confirmed or not), ordered by id."""
+        return self.step(detections, t).to_list()
+
+    def step(self, detections: Detections, t: float) -> Tracks:
+        """``update``, returning the tracks as columns (what CameraAnalyzer feeds its rules)."""
         t = float(t)
         if self._t is not None and t < self._t:
             raise ValueError(f"time went backwards: {t} after {self._t}")
@@ -170,7 +232,14 @@ class ByteTracker:
             self._start(boxes[new], classes[new], t)
             det_of_row = np.concatenate([det_of_row, new])
 
-        return self._tracks(np.flatnonzero(det_of_row >= 0), det_of_row, boxes, scores)
+        rows = np.flatnonzero(det_of_row >= 0)
+        dets = det_of_row[rows]
+        hits = self._hits[rows]
+        return Tracks(
+            ids=self._ids[rows], boxes=boxes[dets].astype(np.float64), scores=scores[dets].astype(np.float64),
+            classes=self._cls[rows], confirmed=hits >= self.confirm_hits, hits=hits,
+            first_seen=self._first[rows], last_seen=self._last[rows],
+        )
 
     def _keep(self, mask: npt.NDArray[np.bool_]) -> None:
         self._ids, self._cls, self._hits = self._ids[mask], self._cls[mask], self._hits[mask]
@@ -189,21 +258,6 @@ class ByteTracker:
         self._lost = np.concatenate([self._lost, np.zeros(n, np.bool_)])
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
-
-    def _tracks(
-        self, rows: npt.NDArray[np.intp], det_of_row: npt.NDArray[np.int64],
-        boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
-    ) -> list[Track]:
-        """The Track of each row, with its detection (columns turned into Python values at once)."""
-        dets = det_of_row[rows]
-        hits = self._hits[rows].tolist()
-        return [
-            Track(id=i, box=(b[0], b[1], b[2], b[3]), score=s, cls=c, confirmed=h >= self.confirm_hits, hits=h, first_seen=f, last_seen=last)
-            for i, b, s, c, h, f, last in zip(
-                self._ids[rows].tolist(), boxes[dets].tolist(), scores[dets].tolist(), self._cls[rows].tolist(),
-                hits, self._first[rows].tolist(), self._last[rows].tolist(), strict=True,
-            )
-        ]
 
     # -- persistence (DESIGN §5: stored with the camera's last applied segment) ------------------
 
