@@ -15,9 +15,9 @@ import numpy.typing as npt
 
 from analytics.detectors.base import Detections
 from analytics.tracking import kalman
-from analytics.tracking.matching import assign, iou_by_class
+from analytics.tracking.matching import assign, overlapping_pairs
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: covariances as 12 numbers per track (kalman.py); 1 (36) is still read
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class ByteTracker:
         self._last = np.zeros(0, np.float64)
         self._lost = np.zeros(0, np.bool_)
         self._mean = np.zeros((0, 8), np.float64)
-        self._cov = np.zeros((0, 8, 8), np.float64)
+        self._cov = np.zeros((0, 3, 4), np.float64)  # kalman.py: the 12 non-zero numbers of each 8 x 8
         self._t = None  # the next frame may come at any time: nothing to predict from
 
     def __len__(self) -> int:
@@ -187,8 +187,11 @@ class ByteTracker:
         usable = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
         high = usable & (scores >= self.high_score)
         low = usable & (scores >= self.low_score) & ~high
-        iou = iou_by_class(kalman.xyah_to_xyxy(self._mean), self._cls, boxes, classes)  # 0 across classes
-        allowed = iou >= self.match_iou  # match_iou > 0: so only within a class
+        # The pairs any stage may match: same class, IoU with the predicted box >= match_iou.
+        candidates = np.flatnonzero(high | low)
+        pair_row, pair_det, pair_iou = overlapping_pairs(
+            kalman.xyah_to_xyxy(self._mean), self._cls, boxes[candidates], classes[candidates], self.match_iou)
+        pair_det = candidates[pair_det]
 
         confirmed = self._hits >= self.confirm_hits
         matched_det = np.full(len(self), -1, np.int64)  # track row -> detection index
@@ -201,13 +204,10 @@ class ByteTracker:
             (~confirmed, high),  # 5. unconfirmed tracks vs the high detections left
         )
         for track_mask, det_mask in stages:
-            rows = np.flatnonzero(track_mask & (matched_det < 0))
-            cols = np.flatnonzero(det_mask & free)
-            if rows.size == 0 or cols.size == 0:
-                continue
-            r, c = assign(iou[np.ix_(rows, cols)], allowed[np.ix_(rows, cols)])
-            matched_det[rows[r]] = cols[c]
-            free[cols[c]] = False
+            take = (track_mask & (matched_det < 0))[pair_row] & (det_mask & free)[pair_det]
+            r, c = assign(pair_row[take], pair_det[take], pair_iou[take])
+            matched_det[r] = c
+            free[c] = False
 
         # 6. Matched tracks take their detection; unmatched ones become lost or are dropped.
         matched = matched_det >= 0
@@ -264,8 +264,8 @@ class ByteTracker:
     def state(self) -> dict[str, Any]:
         """Everything needed to continue, as JSON-ready lists/floats/ints (columns, not objects).
 
-        About 60 numbers per live track: the Kalman mean (8) and the covariance's upper
-        triangle (36) dominate. ``t`` is None before the first frame and after ``reset``.
+        26 numbers per live track: the Kalman mean (8) and covariance (12) dominate. ``t`` is None
+        before the first frame and after ``reset``.
         """
         return {
             "version": STATE_VERSION,
@@ -290,7 +290,7 @@ class ByteTracker:
     @classmethod
     def restore(cls, state: dict[str, Any]) -> ByteTracker:
         """A tracker that continues exactly as the one ``state()`` was taken from would have."""
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"unknown tracker state version {state.get('version')!r}")
         p = state["params"]
         tracker = cls(
@@ -308,7 +308,8 @@ class ByteTracker:
         tracker._last = np.asarray(tracks["last_seen"], np.float64).reshape(n)
         tracker._lost = np.asarray(tracks["lost"], np.int64).reshape(n).astype(np.bool_)
         tracker._mean = np.asarray(tracks["mean"], np.float64).reshape(n, 8)
-        tracker._cov = kalman.unpack_covariances(tracks["cov"])
+        unpack = kalman.unpack_covariances if state["version"] == STATE_VERSION else kalman.unpack_full_covariances
+        tracker._cov = unpack(tracks["cov"])
         if n and int(tracker._ids.max()) >= tracker._next_id:
             raise ValueError("tracker state is inconsistent: a track id is not below next_id")
         if not (np.isfinite(tracker._mean).all() and np.isfinite(tracker._cov).all()):
