@@ -55,16 +55,22 @@ class ZoneShape:
     scale: npt.NDArray[np.float64] = field(init=False, repr=False, compare=False)
     points: Points = field(init=False, repr=False, compare=False)
     polygon: Polygon | None = field(init=False, repr=False, compare=False)  # None for a line
+    # A line's first point and its vector to the second, normalised (``side``); zeros for a polygon.
+    line: tuple[Points, Points, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         scale = np.asarray(self.frame_size, np.float64)
         points = np.asarray(self.zone.points, np.float64) * scale
         scale.setflags(write=False)
         points.setflags(write=False)
-        polygon = None
+        polygon, line = None, (np.zeros(2), np.zeros(2), 0.0)
         if self.zone.kind != ZoneKind.LINE:
             polygon = Polygon(points)
             shapely.prepare(polygon)
+        else:
+            a, b = np.asarray(self.zone.points, np.float64)
+            line = (a, b - a, float(np.hypot(*(b - a))))
+        object.__setattr__(self, "line", line)
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "polygon", polygon)
@@ -81,10 +87,8 @@ class ZoneShape:
         """
         if self.zone.kind != ZoneKind.LINE:
             raise ValueError("only a line has sides")
-        a, b = np.asarray(self.zone.points, np.float64)
+        a, ab, length = self.line
         p = points / self.scale
-        ab = b - a
-        length = float(np.hypot(*ab))
         cross = ab[0] * (p[:, 1] - a[1]) - ab[1] * (p[:, 0] - a[0])
         along = ((p - a) @ ab) / (length * length)
         return cross / length, along

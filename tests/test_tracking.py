@@ -5,6 +5,7 @@ really produces (detect_fps sampling, so dt between 0.1 and 0.5 s) and a few pix
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -418,12 +419,15 @@ def test_a_state_saved_by_version_1_continues_as_the_current_one(frames: list[tu
     tracker = ByteTracker()
     feed(tracker, frames[:k])
     current = json.loads(json.dumps(tracker.state()))
-    # Version 1 kept each covariance as the upper triangle of the full 8 x 8 matrix.
-    cov = kalman.unpack_covariances(current["tracks"]["cov"])
+    # Version 1 kept means as lists of floats, and each covariance as the upper triangle of the full
+    # 8 x 8 matrix; version 2 keeps the base64 of their float64 bytes, 12 numbers a covariance.
+    mean = np.frombuffer(base64.b64decode(current["tracks"]["mean"]), "<f8").reshape(-1, 8)
+    cov = np.frombuffer(base64.b64decode(current["tracks"]["cov"]), "<f8").reshape(-1, 3, 4)
     full = np.zeros((len(cov), 8, 8))
     i = np.arange(4)
     full[:, i, i], full[:, i, i + 4], full[:, i + 4, i], full[:, i + 4, i + 4] = cov[:, 0], cov[:, 1], cov[:, 1], cov[:, 2]
-    old = {**current, "version": 1, "tracks": {**current["tracks"], "cov": full[:, kalman.TRIU[0], kalman.TRIU[1]].tolist()}}
+    old = {**current, "version": 1, "tracks": {**current["tracks"], "mean": mean.tolist(),
+                                                 "cov": full[:, kalman.TRIU[0], kalman.TRIU[1]].tolist()}}
     assert feed(ByteTracker.restore(old), frames[k:]) == feed(ByteTracker.restore(current), frames[k:])
 
 

@@ -6,6 +6,7 @@ half hidden behind a table scores 0.2 but still continues its track. Tracks live
 """
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,20 @@ from analytics.detectors.base import Detections
 from analytics.tracking import kalman
 from analytics.tracking.matching import assign, overlapping_pairs
 
-STATE_VERSION = 2  # 2: covariances as 12 numbers per track (kalman.py); 1 (36) is still read
+# 2: covariances as 12 numbers per track (kalman.py), Kalman means and covariances as the base64 of
+# their float64 bytes; 1 (lists of floats, 36 per covariance) is still read.
+STATE_VERSION = 2
+
+
+def _pack(values: npt.NDArray[np.float64]) -> str:
+    """Float64s as base64 of their little-endian bytes: exact (a restored tracker continues as if
+    never stopped), 11 characters a number instead of ~18, and ~30 times faster to write and read
+    as JSON than lists of floats (bench/analysis_cost.py: 200 tracks' state from 5.8 ms a segment)."""
+    return base64.b64encode(np.ascontiguousarray(values, "<f8").tobytes()).decode("ascii")
+
+
+def _unpack(text: str, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    return np.frombuffer(base64.b64decode(text, validate=True), "<f8").astype(np.float64).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -262,10 +276,10 @@ class ByteTracker:
     # -- persistence (DESIGN §5: stored with the camera's last applied segment) ------------------
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue, as JSON-ready lists/floats/ints (columns, not objects).
+        """Everything needed to continue, JSON-ready (columns, not objects).
 
-        26 numbers per live track: the Kalman mean (8) and covariance (12) dominate. ``t`` is None
-        before the first frame and after ``reset``.
+        The Kalman means (8 numbers a track) and covariances (12) are packed (``_pack``): ~0.3 KiB
+        a live track. ``t`` is None before the first frame and after ``reset``.
         """
         return {
             "version": STATE_VERSION,
@@ -282,8 +296,8 @@ class ByteTracker:
                 "first_seen": self._first.tolist(),
                 "last_seen": self._last.tolist(),
                 "lost": self._lost.astype(np.int64).tolist(),
-                "mean": self._mean.tolist(),
-                "cov": kalman.pack_covariances(self._cov),
+                "mean": _pack(self._mean),
+                "cov": _pack(self._cov),
             },
         }
 
@@ -307,9 +321,11 @@ class ByteTracker:
         tracker._first = np.asarray(tracks["first_seen"], np.float64).reshape(n)
         tracker._last = np.asarray(tracks["last_seen"], np.float64).reshape(n)
         tracker._lost = np.asarray(tracks["lost"], np.int64).reshape(n).astype(np.bool_)
-        tracker._mean = np.asarray(tracks["mean"], np.float64).reshape(n, 8)
-        unpack = kalman.unpack_covariances if state["version"] == STATE_VERSION else kalman.unpack_full_covariances
-        tracker._cov = unpack(tracks["cov"])
+        if state["version"] == STATE_VERSION:
+            tracker._mean, tracker._cov = _unpack(tracks["mean"], (n, 8)), _unpack(tracks["cov"], (n, 3, 4))
+        else:
+            tracker._mean = np.asarray(tracks["mean"], np.float64).reshape(n, 8)
+            tracker._cov = kalman.unpack_full_covariances(tracks["cov"])
         if n and int(tracker._ids.max()) >= tracker._next_id:
             raise ValueError("tracker state is inconsistent: a track id is not below next_id")
         if not (np.isfinite(tracker._mean).all() and np.isfinite(tracker._cov).all()):

@@ -114,16 +114,6 @@ def update(mean: Array, cov: Array, measurements: Array) -> tuple[Array, Array]:
     return new_mean, new_cov
 
 
-def pack_covariances(cov: Array) -> list[list[float]]:
-    """(N, 3, 4) -> N lists of 12 floats (VALUE, CROSS, VELOCITY rows, each cx, cy, a, h)."""
-    packed: list[list[float]] = cov.reshape(cov.shape[0], 12).tolist()
-    return packed
-
-
-def unpack_covariances(packed: list[list[float]]) -> Array:
-    return np.asarray(packed, np.float64).reshape(len(packed), 3, 4)
-
-
 def unpack_full_covariances(packed: list[list[float]]) -> Array:
     """Version 1 of a saved state: N upper triangles of 8 x 8 (36 floats) -> (N, 3, 4)."""
     values = np.asarray(packed, np.float64).reshape(len(packed), len(TRIU[0]))
