@@ -40,6 +40,7 @@ class CameraAnalyzer:
         self.rules: dict[int, Rule] = {
             b.id: build(b, zones[b.zone_id], class_names) for b in camera.bindings if b.enabled and b.zone_id in zones
         }
+        self.fingerprints = {bid: binding_fingerprint(camera, bid) for bid in self.rules}
         self.areas = list({id(rule.zone): rule.zone for rule in self.rules.values()}.values())  # tested together per frame
         self.tracker = ByteTracker()
         self.history = History()
@@ -84,7 +85,7 @@ class CameraAnalyzer:
     def state(self) -> dict[str, Any]:
         return {
             "tracker": self.tracker.state(),
-            "rules": {str(bid): {"fingerprint": binding_fingerprint(self.camera, bid), "state": rule.state()}
+            "rules": {str(bid): {"fingerprint": self.fingerprints[bid], "state": rule.state()}
                       for bid, rule in self.rules.items()},
             "frame_size": list(self.frame_size),
         }
@@ -95,7 +96,7 @@ class CameraAnalyzer:
         self.tracker = ByteTracker.restore(state["tracker"])
         for bid, saved in state.get("rules", {}).items():
             rule = self.rules.get(int(bid))
-            if rule is not None and saved["fingerprint"] == binding_fingerprint(self.camera, int(bid)):
+            if rule is not None and saved["fingerprint"] == self.fingerprints[int(bid)]:
                 rule.restore(saved["state"])
 
 

@@ -56,9 +56,13 @@ def xyah_to_xyxy(xyah: Array) -> Array:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
+SIZED = np.array([1.0, 1.0, 0.0, 1.0])  # cx, cy and h scale with the box height; the aspect ratio does not
+UNSIZED = 1.0 - SIZED
+
+
 def _per_component(size: Array, aspect: float) -> Array:
     """(N,) std of a size-scaled quantity -> (N, 4) for cx, cy, a, h (the aspect's is fixed)."""
-    return np.stack([size, size, np.full_like(size, aspect), size], axis=1)
+    return size[:, None] * SIZED + aspect * UNSIZED
 
 
 def initiate(measurements: Array) -> tuple[Array, Array]:
