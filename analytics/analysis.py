@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from analytics.config import CameraConfig, ZoneKind
 from analytics.detectors import Detections
@@ -60,9 +62,9 @@ class CameraAnalyzer:
         on one shared ``Frame`` (anchor points and zone membership computed once for all rules).
         """
         events: list[Event] = []
-        for offset, dets in zip(detections.times, detections.detections, strict=True):
+        keeps = unmasked_frames(detections.detections, self.masks)
+        for offset, dets, keep in zip(detections.times, detections.detections, keeps, strict=True):
             t = start + float(offset)
-            keep = unmasked(dets.boxes, self.masks)
             tracks = self.tracker.step(Detections(dets.boxes[keep], dets.scores[keep], dets.classes[keep]), t)
             self.history.append(t, tracks, HISTORY * self.tracker.lost_seconds)
             frame = Frame(tracks, self.areas)
@@ -98,6 +100,15 @@ class CameraAnalyzer:
             rule = self.rules.get(int(bid))
             if rule is not None and saved["fingerprint"] == self.fingerprints[int(bid)]:
                 rule.restore(saved["state"])
+
+
+def unmasked_frames(frames: Sequence[Detections], masks: list[ZoneShape]) -> list[npt.NDArray[np.bool_]]:
+    """``unmasked`` of every frame of a segment, in one shapely call for the segment, not one a frame."""
+    counts = [len(dets.boxes) for dets in frames]
+    if not masks or not frames:
+        return [np.ones(n, np.bool_) for n in counts]
+    keep = unmasked(np.concatenate([np.asarray(dets.boxes, np.float32).reshape(-1, 4) for dets in frames]), masks)
+    return np.split(keep, np.cumsum(counts)[:-1])
 
 
 class History:

@@ -217,7 +217,7 @@ class ByteTracker:
             (confirmed & ~self._lost, low),  # 4. tracked confirmed tracks vs low
             (~confirmed, high),  # 5. unconfirmed tracks vs the high detections left
         )
-        for track_mask, det_mask in stages:
+        for track_mask, det_mask in stages if pair_row.size else ():
             take = (track_mask & (matched_det < 0))[pair_row] & (det_mask & free)[pair_det]
             r, c = assign(pair_row[take], pair_det[take], pair_iou[take])
             matched_det[r] = c
@@ -256,6 +256,8 @@ class ByteTracker:
         )
 
     def _keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        if mask.all():
+            return  # the usual frame: nothing expires, nothing dropped
         self._ids, self._cls, self._hits = self._ids[mask], self._cls[mask], self._hits[mask]
         self._first, self._last, self._lost = self._first[mask], self._last[mask], self._lost[mask]
         self._mean, self._cov = self._mean[mask], self._cov[mask]

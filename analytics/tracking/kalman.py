@@ -62,7 +62,8 @@ UNSIZED = 1.0 - SIZED
 
 def _per_component(size: Array, aspect: float) -> Array:
     """(N,) std of a size-scaled quantity -> (N, 4) for cx, cy, a, h (the aspect's is fixed)."""
-    return size[:, None] * SIZED + aspect * UNSIZED
+    stds: Array = size[:, None] * SIZED + aspect * UNSIZED
+    return stds
 
 
 def initiate(measurements: Array) -> tuple[Array, Array]:
