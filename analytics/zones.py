@@ -94,6 +94,11 @@ class ZoneShape:
         return cross / length, along
 
 
+# (zones x points) from which ``contains`` first drops the points outside each zone's bounding box:
+# measured, 11 zones x 200 points 63 -> 31 us, but 11 x 10 points 10 -> 14 us.
+BOUNDS_FIRST_FROM = 512
+
+
 def contains(zones: ZoneShape | Sequence[ZoneShape], points: Points) -> npt.NDArray[np.bool_]:
     """Which points lie inside (or on the edge of) each polygon: (N,) for one zone, (Z, N) for a
     sequence, in one vectorised shapely call over the prepared polygons (used by rules.Frame to
@@ -101,9 +106,17 @@ def contains(zones: ZoneShape | Sequence[ZoneShape], points: Points) -> npt.NDAr
     shapes = [zones] if isinstance(zones, ZoneShape) else list(zones)
     if any(shape.polygon is None for shape in shapes):
         raise ValueError("a line has no inside")
-    polygons = np.empty((len(shapes), 1), dtype=object)
-    polygons[:, 0] = [shape.polygon for shape in shapes]
-    flags = np.asarray(shapely.intersects_xy(polygons, points[None, :, 0], points[None, :, 1]), dtype=bool)
+    polygons = np.empty(len(shapes), dtype=object)
+    polygons[:] = [shape.polygon for shape in shapes]
+    x, y = points[:, 0], points[:, 1]
+    if len(shapes) * len(points) < BOUNDS_FIRST_FROM:
+        flags = np.asarray(shapely.intersects_xy(polygons[:, None], x[None, :], y[None, :]), dtype=bool)
+    else:  # only the points within a zone's bounding box (edges included) can be in it
+        bounds = np.asarray([shape.polygon.bounds for shape in shapes if shape.polygon is not None]).reshape(-1, 4)
+        near = (x >= bounds[:, 0:1]) & (x <= bounds[:, 2:3]) & (y >= bounds[:, 1:2]) & (y <= bounds[:, 3:4])
+        zone, point = np.nonzero(near)
+        flags = np.zeros(near.shape, np.bool_)
+        flags[zone, point] = shapely.intersects_xy(polygons[zone], x[point], y[point])
     flags = flags.reshape(len(shapes), points.shape[0])
     return flags[0] if isinstance(zones, ZoneShape) else flags
 
