@@ -48,7 +48,7 @@ class Track:
     last_seen: float  # time (s) of its latest match
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tracks:
     """The tracks of one frame as columns, one row per track, ordered by id (``ByteTracker.step``).
 
