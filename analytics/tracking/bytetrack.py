@@ -280,7 +280,7 @@ class ByteTracker:
     def state(self) -> dict[str, Any]:
         """Everything needed to continue, JSON-ready (columns, not objects).
 
-        The Kalman means (8 numbers a track) and covariances (12) are packed (``_pack``): ~0.3 KiB
+        The Kalman means (8 numbers a track) and covariances (12) are packed (``_pack``): ~0.25 KiB
         a live track. ``t`` is None before the first frame and after ``reset``.
         """
         return {
