@@ -46,8 +46,8 @@ class ZoneShape:
     """A zone scaled to a frame: ``contains`` for areas, ``side`` for lines. Coordinates in pixels.
 
     The polygon is built and prepared once, here: ``contains`` runs for every zone on every
-    analysed frame (CameraAnalyzer.feed), and building it per call was about a third of a
-    12-rule camera's analysis (bench/analysis_cost.py).
+    analysed frame (CameraAnalyzer.feed), and building it per call, with the anchor points, was a
+    fifth to a third of a 12-rule camera's analysis (bench/RESULTS.md, cProfile).
     """
 
     zone: ZoneConfig
