@@ -10,10 +10,12 @@ What it measures, in one run on one machine, per load of 10, 50 and 200 objects 
 - detections: ``bench/tracking_cost.scene`` (objects of 4 classes, person/bicycle/car/motorcycle,
   moving at up to one box size per second, 5 % missed, scores 0.2-1.0, a few spurious boxes);
 - baseline: the ONNX Runtime detector (YOLOX-Nano dynbatch, CPU, batch 8) on real vtest.avi
-  frames, letterbox + model + post-processing, times the segment's 25 frames: detection's cost
-  for the same segment (decoding, which detection also pays, is left out, so the ratio is high);
+  frames, letterbox + model + post-processing (median of 3 passes over 32 frames), times the
+  segment's 25 frames: detection's cost for the same segment (decoding, which detection also pays,
+  is left out, so the ratio is high);
 - ratio = analysis / detection per segment (the issue's target: under 5 %). Also the tracker
-  alone per segment (``ByteTracker.update`` on the same frames) and the saved state's size.
+  alone per segment (``ByteTracker.step``, as ``feed`` calls it, on the same frames) and the saved
+  state's size.
 
 Run: ``.venv/bin/python bench/analysis_cost.py [--segments 24] [--objects 10 50 200]``.
 """
@@ -106,7 +108,7 @@ def analysis_cost(objects: int, count: int, class_names: list[str]) -> dict[str,
     for i, seg in enumerate(segs):
         t0 = time.perf_counter()
         for offset, d in zip(seg.times, seg.detections, strict=True):
-            tracker.update(d, i * SEGMENT_SECONDS + float(offset))
+            tracker.step(d, i * SEGMENT_SECONDS + float(offset))
         if i >= WARMUP_SEGMENTS:
             tracker_times.append(time.perf_counter() - t0)
     ms = np.asarray(total) * 1000

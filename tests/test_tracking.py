@@ -5,6 +5,7 @@ really produces (detect_fps sampling, so dt between 0.1 and 0.5 s) and a few pix
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -12,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -355,3 +357,123 @@ def test_on_real_footage_each_visit_is_one_confirmed_track_and_the_next_visit_an
         assert len(others) <= 1, f"{name} visit split into {ids[name]}"
         assert count >= 0.9 * frames_with_a_person[name], f"{name} visit: track {main} in {count} of {frames_with_a_person[name]} frames"
     assert not set(ids["first"]) & set(ids["second"])
+
+
+# -- the fast paths against the plain computations they replace -----------------------------------
+
+def full_filter(mean: np.ndarray, cov: np.ndarray, steps: list[tuple[float, np.ndarray | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """The textbook 8 x 8 Kalman filter (F, Q, H, R as ByteTrack writes them, per second): predict by
+    each dt, then update with the measurement when there is one."""
+    from analytics.tracking import kalman as k
+
+    for dt, z in steps:
+        f = np.eye(8)
+        f[:4, 4:] = dt * np.eye(4)
+        h = mean[3]
+        q = np.array([k.POSITION_WEIGHT * h] * 2 + [k.PROCESS_ASPECT_STD, k.POSITION_WEIGHT * h]
+                     + [k.VELOCITY_WEIGHT * h / k.REFERENCE_DT] * 2
+                     + [k.PROCESS_ASPECT_VELOCITY_STD / k.REFERENCE_DT, k.VELOCITY_WEIGHT * h / k.REFERENCE_DT]) ** 2
+        mean, cov = f @ mean, f @ cov @ f.T + np.diag(q * dt / k.REFERENCE_DT)
+        if z is not None:
+            hm = np.eye(4, 8)
+            h = mean[3]
+            r = np.diag(np.array([k.POSITION_WEIGHT * h] * 2 + [k.MEASUREMENT_ASPECT_STD, k.POSITION_WEIGHT * h]) ** 2)
+            s = hm @ cov @ hm.T + r
+            gain = cov @ hm.T @ np.linalg.inv(s)
+            mean, cov = mean + gain @ (z - hm @ mean), cov - gain @ s @ gain.T
+    return mean, cov
+
+
+@settings(max_examples=100, deadline=None)
+@given(motion=motions(), times=time_steps(3, 20), seed=st.integers(0, 2**32 - 1), missed=st.sets(st.integers(1, 19)))
+def test_the_kalman_filter_kept_as_four_pairs_equals_the_full_8x8_filter(
+    motion: dict[str, float], times: list[float], seed: int, missed: set[int]
+) -> None:
+    from analytics.tracking import kalman
+
+    boxes = jittered(trajectory(motion, times), seed)
+    z = kalman.xyxy_to_xyah(np.asarray(boxes))
+    mean, cov = kalman.initiate(z[:1])
+    full_cov = np.zeros((8, 8))
+    i = np.arange(4)
+    full_cov[i, i], full_cov[i + 4, i + 4] = cov[0, kalman.VALUE], cov[0, kalman.VELOCITY]
+    steps = [(b - a, None if n in missed else z[n]) for n, (a, b) in enumerate(zip(times, times[1:], strict=False), start=1)]
+    expected_mean, expected_cov = full_filter(mean[0], full_cov, steps)
+    for dt, m in steps:
+        mean, cov = kalman.predict(mean, cov, dt)
+        if m is not None:
+            mean, cov = kalman.update(mean, cov, m[None])
+    np.testing.assert_allclose(mean[0], expected_mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(cov[0], [np.diag(expected_cov)[:4], expected_cov[i, i + 4], np.diag(expected_cov)[4:]], rtol=1e-9, atol=1e-9)
+    off_pairs = np.ones((8, 8), bool)
+    off_pairs[i, i] = off_pairs[i + 4, i + 4] = off_pairs[i, i + 4] = off_pairs[i + 4, i] = False
+    assert np.abs(expected_cov[off_pairs]).max() <= 1e-9 * np.abs(expected_cov).max()  # the rest stays zero
+
+
+@settings(max_examples=50, deadline=None)
+@given(frames=busy_scenes(), split=st.floats(0, 1))
+def test_a_state_saved_by_version_1_continues_as_the_current_one(frames: list[tuple[float, Detections]], split: float) -> None:
+    from analytics.tracking import kalman
+
+    k = int(split * len(frames))
+    tracker = ByteTracker()
+    feed(tracker, frames[:k])
+    current = json.loads(json.dumps(tracker.state()))
+    # Version 1 kept means as lists of floats, and each covariance as the upper triangle of the full
+    # 8 x 8 matrix; version 2 keeps the base64 of their float64 bytes, 12 numbers a covariance.
+    mean = np.frombuffer(base64.b64decode(current["tracks"]["mean"]), "<f8").reshape(-1, 8)
+    cov = np.frombuffer(base64.b64decode(current["tracks"]["cov"]), "<f8").reshape(-1, 3, 4)
+    full = np.zeros((len(cov), 8, 8))
+    i = np.arange(4)
+    full[:, i, i], full[:, i, i + 4], full[:, i + 4, i], full[:, i + 4, i + 4] = cov[:, 0], cov[:, 1], cov[:, 1], cov[:, 2]
+    old = {**current, "version": 1, "tracks": {**current["tracks"], "mean": mean.tolist(),
+                                                 "cov": full[:, kalman.TRIU[0], kalman.TRIU[1]].tolist()}}
+    assert feed(ByteTracker.restore(old), frames[k:]) == feed(ByteTracker.restore(current), frames[k:])
+
+
+boxes_in_a_frame = st.lists(st.tuples(st.floats(0, 1900), st.floats(0, 1000), st.floats(0, 150), st.floats(0, 300), st.integers(0, 2)),
+                            max_size=90)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tracks=boxes_in_a_frame, detections=boxes_in_a_frame, min_iou=st.floats(0.05, 0.9), copies=st.integers(0, 30),
+       seed=st.integers(0, 2**32 - 1))
+def test_overlapping_pairs_are_the_gated_pairs_of_the_whole_iou_matrix(
+    tracks: list[tuple[float, ...]], detections: list[tuple[float, ...]], min_iou: float, copies: int, seed: int
+) -> None:
+    from analytics.tracking import matching
+
+    a = np.asarray([(x, y, x + w, y + h) for x, y, w, h, _ in tracks], np.float64).reshape(-1, 4)
+    b = np.asarray([(x, y, x + w, y + h) for x, y, w, h, _ in detections], np.float32).reshape(-1, 4)
+    # Detections near the tracks, shifted by whole pixels either way (so exact and touching ones too).
+    near = a[:copies] + np.random.default_rng(seed).integers(-40, 41, (len(a[:copies]), 4))
+    b = np.concatenate([b, near.astype(np.float32)])
+    a_cls = np.asarray([c for *_, c in tracks], np.int64)
+    b_cls = np.concatenate([np.asarray([c for *_, c in detections], np.int64), a_cls[:copies]])
+    iou = np.where(a_cls[:, None] == b_cls[None, :], matching.iou_matrix(a, b), 0.0)
+    r, c = np.nonzero(iou >= min_iou)
+    expected = sorted(zip(r.tolist(), c.tolist(), iou[r, c].tolist(), strict=True))
+    for dense_up_to in (0, matching.DENSE_UP_TO):  # the sorted sweep, and the whole matrix for small frames
+        with patch.object(matching, "DENSE_UP_TO", dense_up_to):
+            rows, cols, values = matching.overlapping_pairs(a, a_cls, b, b_cls, min_iou)
+        assert sorted(zip(rows.tolist(), cols.tolist(), values.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.data())
+def test_assigning_isolated_pairs_first_finds_the_solvers_matching(rows: int, cols: int, data: st.DataObject) -> None:
+    from scipy.optimize import linear_sum_assignment
+
+    from analytics.tracking.matching import FORBIDDEN, assign
+
+    allowed = np.asarray(data.draw(st.lists(st.lists(st.booleans(), min_size=cols, max_size=cols), min_size=rows, max_size=rows)))
+    iou = np.asarray(data.draw(st.lists(st.lists(st.floats(0.2, 1.0), min_size=cols, max_size=cols), min_size=rows, max_size=rows)))
+    r, c = np.nonzero(allowed)
+    got_r, got_c = assign(r.astype(np.intp), c.astype(np.intp), iou[r, c])
+    cost = np.where(allowed, 1.0 - iou, FORBIDDEN)
+    want_r, want_c = linear_sum_assignment(cost)
+    keep = allowed[want_r, want_c]
+    # The same number of pairs and the same total IoU (the matching itself may differ only on exact ties).
+    assert len(got_r) == int(keep.sum()) and len(set(got_r.tolist())) == len(got_r) and len(set(got_c.tolist())) == len(got_c)
+    assert allowed[got_r, got_c].all()
+    assert iou[got_r, got_c].sum() == pytest.approx(iou[want_r[keep], want_c[keep]].sum(), abs=1e-9)

@@ -20,5 +20,6 @@ def build(binding: BindingConfig, zone: ZoneShape, class_names: list[str]) -> Ru
     """The rule for a binding; target classes are resolved against the model's class names."""
     if binding.algorithm not in RULES:
         raise ValueError(f"no rule implements algorithm {binding.algorithm!r}")
-    ids = {i for i, name in enumerate(class_names) if name in set(binding.target_classes)}
+    targets = set(binding.target_classes)
+    ids = {i for i, name in enumerate(class_names) if name in targets}
     return RULES[binding.algorithm](binding, zone, ids)

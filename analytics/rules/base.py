@@ -1,9 +1,11 @@
 """What every rule shares: filters (enabled, schedule, min score, classes), cooldown, episodes.
 
-A rule is fed the tracks of each analysed frame, in time order, and returns events. An event is
-one violation episode: its key (binding, track, episode) is what makes alarm creation idempotent,
-so a stationary object, or a person standing in a zone, yields one event, not one per frame.
-Rule state is a small JSON-able dict, saved with the tracker between segments.
+A rule is fed each analysed frame, in time order, and returns events: ``step(t, frame)`` with
+the ``Frame`` a camera's rules share (CameraAnalyzer), or ``update(t, tracks)`` with a list of
+tracks. An event is one violation episode: its key (binding, track, episode) is what makes alarm
+creation idempotent, so a stationary object, or a person standing in a zone, yields one event, not
+one per frame. Rule state is a small JSON-able dict, saved with the tracker between segments;
+``forget`` drops what it holds about tracks the tracker no longer knows (their ids never return).
 """
 from __future__ import annotations
 
@@ -13,9 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from analytics.config import BindingConfig
-from analytics.tracking import Track
-from analytics.zones import Anchor, ZoneShape, anchor_points
+from analytics.rules.frame import Frame, Mask
+from analytics.tracking import Track, Tracks
+from analytics.zones import Anchor, ZoneShape
+
+Rows = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class Rule(ABC):
     slug: ClassVar[str]
 
     def __init__(self, binding: BindingConfig, zone: ZoneShape, class_ids: set[int], anchor: Anchor = Anchor.BOTTOM_CENTER) -> None:
-        self.binding, self.zone, self.class_ids, self.anchor = binding, zone, class_ids, anchor
+        self.binding, self.zone, self.class_ids, self.anchor = binding, zone, frozenset(class_ids), anchor
         self.params = binding.params
         self.last_event_at: float | None = None  # for the binding's cooldown
         self.episodes = 0  # zone-level episode counter
@@ -54,15 +62,13 @@ class Rule(ABC):
     def active(self, t: float) -> bool:
         return self.binding.enabled and self.zone.zone.enabled and self.binding.schedule.is_active(datetime.fromtimestamp(t, UTC))
 
-    def relevant(self, tracks: Sequence[Track]) -> list[Track]:
+    def relevant(self, frame: Frame) -> Mask:
         """Confirmed tracks of the target classes, scoring at least the binding's min score."""
-        return [tr for tr in tracks if tr.confirmed and tr.cls in self.class_ids and tr.score >= self.binding.min_score]
+        return frame.selected(self.class_ids, self.binding.min_score)
 
-    def inside(self, tracks: Sequence[Track]) -> list[Track]:
-        if not tracks:
-            return []
-        flags = self.zone.contains(anchor_points([tr.box for tr in tracks], self.anchor))
-        return [tr for tr, f in zip(tracks, flags, strict=True) if f]
+    def inside(self, frame: Frame, mask: Mask) -> Rows:
+        """Rows of the ``mask``ed tracks whose anchor lies in the zone, in the frame's order."""
+        return np.flatnonzero(mask & frame.inside(self.zone, self.anchor))
 
     def cooled_down(self, t: float) -> bool:
         return self.last_event_at is None or t - self.last_event_at >= self.binding.cooldown_seconds
@@ -75,9 +81,17 @@ class Rule(ABC):
             box=track.box if track else None, details=details,
         )
 
+    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]:
+        """``step`` on a frame of these tracks alone (tests, callers without a shared Frame)."""
+        return self.step(t, Frame(Tracks.of(tracks), [self.zone]))
+
     # --- per rule --------------------------------------------------------------------------------
     @abstractmethod
-    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]: ...
+    def step(self, t: float, frame: Frame) -> list[Event]: ...
+
+    def forget(self, live: set[int]) -> None:  # noqa: B027 (zone-level rules keep nothing per track)
+        """Drop per-track state of every track id not in ``live`` (the tracker's tracks, lost ones
+        included): ids are never reused, so those tracks can never be seen again."""
 
     def state(self) -> dict[str, Any]:
         return {"last_event_at": self.last_event_at, "episodes": self.episodes}
@@ -99,24 +113,29 @@ class DwellRule(Rule):
     @abstractmethod
     def seconds(self) -> float: ...
 
-    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]:
-        inside = {tr.id: tr for tr in self.inside(self.relevant(tracks))}
-        seen = {tr.id for tr in tracks}
+    def step(self, t: float, frame: Frame) -> list[Event]:
+        rows = self.inside(frame, self.relevant(frame))
+        inside = dict(zip(frame.tracks.ids[rows].tolist(), rows.tolist(), strict=True))  # track id -> row
         for tid in list(self.entered):
             # A track that is seen outside ends its visit; one merely not detected keeps it.
-            if tid not in inside and tid in seen:
+            if tid not in inside and tid in frame.ids:
                 del self.entered[tid]
                 self.reported.discard(tid)
         events = []
-        for tid, tr in inside.items():
+        for tid, row in inside.items():
             if tid not in self.entered:
                 self.entered[tid] = t
                 self.visits[tid] = self.visits.get(tid, 0) + 1
             dwell = t - self.entered[tid]
             if tid not in self.reported and dwell >= self.seconds() and self.active(t) and self.cooled_down(t):
                 self.reported.add(tid)
-                events.append(self.event(t, tr, self.visits[tid], self.entered[tid], dwell=round(dwell, 2)))
+                events.append(self.event(t, frame.tracks.track(row), self.visits[tid], self.entered[tid], dwell=round(dwell, 2)))
         return events
+
+    def forget(self, live: set[int]) -> None:
+        self.entered = {k: v for k, v in self.entered.items() if k in live}
+        self.visits = {k: v for k, v in self.visits.items() if k in live}
+        self.reported &= live
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "entered": {str(k): v for k, v in self.entered.items()},

@@ -9,13 +9,14 @@ Steps per track:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from analytics.config import LineDirection
 from analytics.rules.base import Event, Rule
-from analytics.tracking import Track
-from analytics.zones import anchor_points, crossing_counts
+from analytics.rules.frame import Frame
+from analytics.zones import crossing_counts
 
 
 class LineCrossing(Rule):
@@ -27,28 +28,32 @@ class LineCrossing(Rule):
         self.crossings: dict[int, int] = {}  # track id -> crossings so far (its episode number)
         self.counts = {"left_to_right": 0, "right_to_left": 0}
 
-    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]:
-        relevant = self.relevant(tracks)
-        if not relevant:
+    def step(self, t: float, frame: Frame) -> list[Event]:
+        rows = np.flatnonzero(self.relevant(frame))
+        if not rows.size:
             return []
-        distance, along = self.zone.side(anchor_points([tr.box for tr in relevant], self.anchor))
-        margin = float(self.params["min_distance"])
+        distance, along = self.zone.side(frame.anchors(self.anchor)[rows])
+        # Steps 1-2 for all at once: only tracks at least min_distance from the line have a side.
+        far = ~(np.abs(distance) < float(self.params["min_distance"]))
         direction = LineDirection(self.zone.zone.direction)
         events = []
-        for tr, d, pos in zip(relevant, distance, along, strict=True):
-            if abs(d) < margin:
-                continue
+        for row, tid, d, pos in zip(rows[far].tolist(), frame.tracks.ids[rows[far]].tolist(), distance[far].tolist(),
+                                    along[far].tolist(), strict=True):
             side = 1.0 if d > 0 else -1.0
-            before = self.sides.get(tr.id)
-            self.sides[tr.id] = side
+            before = self.sides.get(tid)
+            self.sides[tid] = side
             if before is None or before == side or not (-0.05 <= pos <= 1.05):
                 continue
             way = "left_to_right" if before < 0 else "right_to_left"
             self.counts[way] += 1
             if crossing_counts(direction, before, side) and self.active(t) and self.cooled_down(t):
-                self.crossings[tr.id] = self.crossings.get(tr.id, 0) + 1
-                events.append(self.event(t, tr, self.crossings[tr.id], t, direction=way, counts=dict(self.counts)))
+                self.crossings[tid] = self.crossings.get(tid, 0) + 1
+                events.append(self.event(t, frame.tracks.track(row), self.crossings[tid], t, direction=way, counts=dict(self.counts)))
         return events
+
+    def forget(self, live: set[int]) -> None:
+        self.sides = {k: v for k, v in self.sides.items() if k in live}
+        self.crossings = {k: v for k, v in self.crossings.items() if k in live}
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "sides": {str(k): v for k, v in self.sides.items()},

@@ -2,14 +2,12 @@
 from where it stopped for ``threshold`` seconds. One event per stop: moving on ends the episode."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from analytics.rules.base import Event, Rule
-from analytics.tracking import Track
-from analytics.zones import anchor_points
+from analytics.rules.frame import Frame
 
 
 class StationaryVehicle(Rule):
@@ -21,25 +19,30 @@ class StationaryVehicle(Rule):
         self.stop_numbers: dict[int, int] = {}
         self.reported: set[int] = set()
 
-    def update(self, t: float, tracks: Sequence[Track]) -> list[Event]:
-        inside = self.inside(self.relevant(tracks))
-        if not inside:
+    def step(self, t: float, frame: Frame) -> list[Event]:
+        rows = self.inside(frame, self.relevant(frame))
+        if not rows.size:
             return []
-        points = anchor_points([tr.box for tr in inside], self.anchor) / self.zone.scale
+        points = frame.anchors(self.anchor)[rows] / self.zone.scale
         limit = float(self.params["max_movement"])
         events = []
-        for tr, (x, y) in zip(inside, points, strict=True):
-            stop = self.stops.get(tr.id)
+        for row, tid, (x, y) in zip(rows.tolist(), frame.tracks.ids[rows].tolist(), points.tolist(), strict=True):
+            stop = self.stops.get(tid)
             if stop is None or float(np.hypot(x - stop[1], y - stop[2])) > limit:
-                self.stops[tr.id] = (t, float(x), float(y))  # (re)starts a stop where it is now
-                self.stop_numbers[tr.id] = self.stop_numbers.get(tr.id, 0) + 1
-                self.reported.discard(tr.id)
+                self.stops[tid] = (t, x, y)  # (re)starts a stop where it is now
+                self.stop_numbers[tid] = self.stop_numbers.get(tid, 0) + 1
+                self.reported.discard(tid)
                 continue
             still = t - stop[0]
-            if tr.id not in self.reported and still >= float(self.params["threshold"]) and self.active(t) and self.cooled_down(t):
-                self.reported.add(tr.id)
-                events.append(self.event(t, tr, self.stop_numbers[tr.id], stop[0], stationary_for=round(still, 2)))
+            if tid not in self.reported and still >= float(self.params["threshold"]) and self.active(t) and self.cooled_down(t):
+                self.reported.add(tid)
+                events.append(self.event(t, frame.tracks.track(row), self.stop_numbers[tid], stop[0], stationary_for=round(still, 2)))
         return events
+
+    def forget(self, live: set[int]) -> None:
+        self.stops = {k: v for k, v in self.stops.items() if k in live}
+        self.stop_numbers = {k: v for k, v in self.stop_numbers.items() if k in live}
+        self.reported &= live
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "stops": {str(k): list(v) for k, v in self.stops.items()},

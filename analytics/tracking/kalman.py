@@ -10,8 +10,14 @@ linearly with time, so ``dt`` seconds get ``dt / REFERENCE_DT`` frames' worth of
 velocities in px/frame become px/s by dividing by ``REFERENCE_DT``. Noise scales with the box
 height, so near (large) and far (small) objects are tracked alike.
 
-Covariances are kept exactly symmetric (averaged with their transpose after every step), so a
-saved upper triangle restores them bit for bit (used by ByteTracker.state/restore).
+The filter is four independent (value, velocity) pairs: the motion moves each of cx, cy, a, h by
+its own velocity only, the process noise, the measurement noise and the initial uncertainty are
+diagonal, and a measurement observes the four values. So of a track's 8 x 8 covariance only 12
+numbers are ever non-zero: per pair, the value's variance, its covariance with its velocity and the
+velocity's variance. They are all that is kept, as ``(N, 3, 4)`` arrays (rows ``VALUE``, ``CROSS``,
+``VELOCITY``; columns cx, cy, a, h): a step is a dozen elementwise operations over the tracks
+instead of batched 8 x 8 products and solves (bench/tracking_cost.py), and a saved state holds 12
+numbers per track instead of the 36 of a full covariance's upper triangle (ByteTracker.state).
 """
 from __future__ import annotations
 
@@ -28,7 +34,9 @@ PROCESS_ASPECT_STD = 1e-2  # ByteTrack's per-frame process std of the aspect rat
 PROCESS_ASPECT_VELOCITY_STD = 1e-5  # ... and of its velocity (aspect ratios barely move)
 MIN_SIZE = 1e-3  # px: boxes degenerate (clipped at the frame edge) are kept out of a division by 0
 
-# Upper triangle of an 8 x 8 covariance: 36 numbers instead of 64 in a saved state.
+VALUE, CROSS, VELOCITY = 0, 1, 2  # rows of a (N, 3, 4) covariance
+
+# Upper triangle of an 8 x 8 covariance: how version 1 of a saved tracker state stored it.
 TRIU = np.triu_indices(8)
 
 
@@ -48,16 +56,14 @@ def xyah_to_xyxy(xyah: Array) -> Array:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
-def _diag(std: Array) -> Array:
-    """(N, k) standard deviations -> (N, k, k) diagonal covariances."""
-    out = np.zeros(std.shape + (std.shape[1],))
-    idx = np.arange(std.shape[1])
-    out[:, idx, idx] = std**2
-    return out
+SIZED = np.array([1.0, 1.0, 0.0, 1.0])  # cx, cy and h scale with the box height; the aspect ratio does not
+UNSIZED = 1.0 - SIZED
 
 
-def _symmetric(cov: Array) -> Array:
-    return (cov + cov.transpose(0, 2, 1)) / 2
+def _per_component(size: Array, aspect: float) -> Array:
+    """(N,) std of a size-scaled quantity -> (N, 4) for cx, cy, a, h (the aspect's is fixed)."""
+    stds: Array = size[:, None] * SIZED + aspect * UNSIZED
+    return stds
 
 
 def initiate(measurements: Array) -> tuple[Array, Array]:
@@ -65,57 +71,58 @@ def initiate(measurements: Array) -> tuple[Array, Array]:
     n = measurements.shape[0]
     mean = np.concatenate([measurements, np.zeros((n, 4))], axis=1)
     h = measurements[:, 3]
-    pos, vel = 2 * POSITION_WEIGHT * h, 10 * VELOCITY_WEIGHT * h / REFERENCE_DT
-    aspect = np.full(n, PROCESS_ASPECT_STD)
-    aspect_vel = np.full(n, PROCESS_ASPECT_VELOCITY_STD / REFERENCE_DT)
-    std = np.stack([pos, pos, aspect, pos, vel, vel, aspect_vel, vel], axis=1)
-    return mean, _diag(std)
+    cov = np.zeros((n, 3, 4))
+    cov[:, VALUE] = _per_component(2 * POSITION_WEIGHT * h, PROCESS_ASPECT_STD) ** 2
+    cov[:, VELOCITY] = _per_component(10 * VELOCITY_WEIGHT * h / REFERENCE_DT, PROCESS_ASPECT_VELOCITY_STD / REFERENCE_DT) ** 2
+    return mean, cov
 
 
 def predict(mean: Array, cov: Array, dt: float) -> tuple[Array, Array]:
-    """Move every track ``dt`` seconds on: x += v dt, P = F P F' + Q(dt), Q scaled by the height."""
+    """Move every track ``dt`` seconds on: x += v dt, P = F P F' + Q(dt), Q scaled by the height.
+
+    Per pair, with F = [[1, dt], [0, 1]]: value variance p + 2 dt c + dt^2 v, covariance c + dt v,
+    velocity variance v; plus ``dt / REFERENCE_DT`` frames' worth of process noise.
+    """
     if mean.shape[0] == 0 or dt <= 0:
         return mean.copy(), cov.copy()
-    motion = np.eye(8)
-    motion[:4, 4:] = dt * np.eye(4)
     frames = dt / REFERENCE_DT  # how many reference frames' worth of noise
     h = mean[:, 3]
-    n = mean.shape[0]
-    pos = POSITION_WEIGHT * h
-    vel = VELOCITY_WEIGHT * h / REFERENCE_DT
-    aspect = np.full(n, PROCESS_ASPECT_STD)
-    aspect_vel = np.full(n, PROCESS_ASPECT_VELOCITY_STD / REFERENCE_DT)
-    std = np.stack([pos, pos, aspect, pos, vel, vel, aspect_vel, vel], axis=1) * np.sqrt(frames)
-    new_mean = mean @ motion.T
-    new_cov = motion @ cov @ motion.T + _diag(std)
-    return new_mean, _symmetric(new_cov)
+    value_noise = _per_component(POSITION_WEIGHT * h, PROCESS_ASPECT_STD) ** 2 * frames
+    velocity_noise = _per_component(VELOCITY_WEIGHT * h / REFERENCE_DT, PROCESS_ASPECT_VELOCITY_STD / REFERENCE_DT) ** 2 * frames
+    new_mean = mean.copy()
+    new_mean[:, :4] += dt * mean[:, 4:]
+    p, c, v = cov[:, VALUE], cov[:, CROSS], cov[:, VELOCITY]
+    new_cov = np.empty_like(cov)
+    new_cov[:, VALUE] = p + dt * (2 * c + dt * v) + value_noise
+    new_cov[:, CROSS] = c + dt * v
+    new_cov[:, VELOCITY] = v + velocity_noise
+    return new_mean, new_cov
 
 
 def update(mean: Array, cov: Array, measurements: Array) -> tuple[Array, Array]:
-    """Correct (N,) tracks with their (N, 4) xyah measurements (H picks the first 4 components)."""
+    """Correct (N,) tracks with their (N, 4) xyah measurements.
+
+    Per pair: innovation variance s = p + r, gains p / s (value) and c / s (velocity), and
+    P - K s K': value variance p - p^2 / s, covariance c - p c / s, velocity variance v - c^2 / s.
+    """
     if mean.shape[0] == 0:
         return mean.copy(), cov.copy()
-    h = mean[:, 3]
-    pos = POSITION_WEIGHT * h
-    std = np.stack([pos, pos, np.full_like(pos, MEASUREMENT_ASPECT_STD), pos], axis=1)
-    innovation_cov = cov[:, :4, :4] + _diag(std)  # S = H P H' + R
-    # K = P H' S^-1, i.e. K' = S^-1 (H P) since S and P are symmetric: one batched solve.
-    gain = np.linalg.solve(innovation_cov, cov[:, :4, :]).transpose(0, 2, 1)  # (N, 8, 4)
+    p, c, v = cov[:, VALUE], cov[:, CROSS], cov[:, VELOCITY]
+    innovation_var = p + _per_component(POSITION_WEIGHT * mean[:, 3], MEASUREMENT_ASPECT_STD) ** 2  # s = H P H' + R
+    value_gain, velocity_gain = p / innovation_var, c / innovation_var
     innovation = measurements - mean[:, :4]
-    new_mean = mean + np.einsum("nij,nj->ni", gain, innovation)
-    new_cov = cov - gain @ innovation_cov @ gain.transpose(0, 2, 1)
-    return new_mean, _symmetric(new_cov)
+    new_mean = np.concatenate([mean[:, :4] + value_gain * innovation, mean[:, 4:] + velocity_gain * innovation], axis=1)
+    new_cov = np.empty_like(cov)
+    new_cov[:, VALUE] = p - value_gain * p
+    new_cov[:, CROSS] = c - value_gain * c
+    new_cov[:, VELOCITY] = v - velocity_gain * c
+    return new_mean, new_cov
 
 
-def pack_covariances(cov: Array) -> list[list[float]]:
-    """(N, 8, 8) symmetric -> N lists of 36 floats (the upper triangle)."""
-    packed: list[list[float]] = cov[:, TRIU[0], TRIU[1]].tolist()
-    return packed
-
-
-def unpack_covariances(packed: list[list[float]]) -> Array:
+def unpack_full_covariances(packed: list[list[float]]) -> Array:
+    """Version 1 of a saved state: N upper triangles of 8 x 8 (36 floats) -> (N, 3, 4)."""
     values = np.asarray(packed, np.float64).reshape(len(packed), len(TRIU[0]))
-    cov = np.zeros((len(packed), 8, 8))
-    cov[:, TRIU[0], TRIU[1]] = values
-    cov[:, TRIU[1], TRIU[0]] = values
-    return cov
+    full = np.zeros((len(packed), 8, 8))
+    full[:, TRIU[0], TRIU[1]] = values
+    i = np.arange(4)
+    return np.stack([full[:, i, i], full[:, i, i + 4], full[:, i + 4, i + 4]], axis=1)
