@@ -131,7 +131,7 @@ def world(live_db: Any) -> dict[str, Any]:
                                             event_type=AlarmEventType.CREATED)
     objects = [site, model, camera, zone, binding, endpoint, alarm, delivery, Algorithm.objects.first(),
                ConfigRevision.objects.order_by("-version").first()]
-    return {"camera": camera, "zone": zone, "binding": binding, "endpoint": endpoint, "alarm": alarm,
+    return {"camera": camera, "zone": zone, "binding": binding, "endpoint": endpoint, "alarm": alarm, "delivery": delivery,
             "objects": objects}
 
 
@@ -409,6 +409,29 @@ def test_the_alarm_page_lists_its_deliveries_read_only(panel: ClientFor, world: 
     assert 'name="deliveries-0-state"' not in html  # shown, not editable
     assert operator.get(url(AlarmDelivery, "changelist"), {"state__exact": "pending"}).status_code == 200
     assert operator.get(url(AlarmDelivery, "add")).status_code == 403
+
+
+def test_an_operator_retries_a_dead_delivery_and_closes_an_alarm_and_the_history_shows_it(
+    panel: ClientFor, world: dict[str, Any]
+) -> None:
+    from controlplane.alarms.models import Alarm, AlarmDelivery
+
+    delivery, alarm = world["delivery"], world["alarm"]
+    AlarmDelivery.objects.filter(pk=delivery.pk).update(state="dead", attempts=12, last_response="HTTP 400 Bad Request")
+    retry = {"action": "retry_deliveries", "_selected_action": [delivery.pk], "index": "0"}
+    panel("viewer").post(url(AlarmDelivery, "changelist"), retry)
+    assert AlarmDelivery.objects.get(pk=delivery.pk).state == "dead"  # viewers see no deliveries at all
+    operator = panel("operator")
+    done = operator.post(url(AlarmDelivery, "changelist"), retry, follow=True)
+    assert "Retrying 1 delivery(ies)." in messages_of(done)
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("pending", 0)
+
+    closed = operator.post(url(Alarm, "changelist"), {"action": "close_alarms", "_selected_action": [alarm.pk], "index": "0"},
+                           follow=True)
+    assert "Closed 1 alarm(s)." in messages_of(closed)
+    page = operator.get(url(Alarm, "change", alarm.pk)).content.decode()
+    assert "history-TOTAL_FORMS" in page and "Closed" in page and operator.user.username in page  # type: ignore[attr-defined]
 
 
 def test_the_webhook_secret_is_write_only(panel: ClientFor, world: dict[str, Any]) -> None:
