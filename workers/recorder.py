@@ -72,6 +72,11 @@ class SegmentWriter:
         self._first_after_connect = True
 
     # --- time ------------------------------------------------------------------------------------
+    @property
+    def settled(self) -> bool:
+        """The time anchor no longer moves (workers.capture reads in batches only from then on)."""
+        return self._settled
+
     def wall_time(self, ts: int) -> datetime:
         assert self._anchor is not None
         wall, ts0 = self._anchor
