@@ -201,7 +201,7 @@ class CaptureLoop:
         self.db_down_since: float | None = None  # monotonic start of a database outage
         self.db_retry_at = 0.0
         self.db_retry_delay = DB_RETRY_FIRST
-        self.held_recorded = 0  # segments recorded since the outage ended (for the recovery log)
+        self.held_recorded = 0  # segments recorded since the outage began (for the recovery log)
         self.decoder: Any = None  # the connection's keyframe decoder, for snapshots
         self.meter = Meter()
         self.status_at = 0.0
