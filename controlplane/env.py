@@ -66,11 +66,10 @@ def database_from_url(url: str, *, default_sqlite: Path) -> dict[str, object]:
     want MySQL's strict mode and utf8mb4 always on.
     """
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+        return _sqlite(str(default_sqlite))
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = unquote(parts.path) if parts.path not in ("", "/") else str(default_sqlite)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return _sqlite(unquote(parts.path) if parts.path not in ("", "/") else str(default_sqlite))
     if parts.scheme in ("mysql", "mariadb"):
         name = parts.path.lstrip("/")
         if not name:
@@ -94,6 +93,27 @@ def database_from_url(url: str, *, default_sqlite: Path) -> dict[str, object]:
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported (use mysql:// or sqlite://)")
+
+
+def _sqlite(path: str) -> dict[str, object]:
+    """SQLite set up for many writer threads (a capture worker records dozens of cameras at once).
+
+    With Django's defaults, 50 cameras in one worker raised tens of thousands of "database is
+    locked" errors (bench/RESULTS.md): a DEFERRED transaction that reads and then writes cannot
+    wait for the lock (SQLite fails it at once to avoid a deadlock), and the rollback journal
+    blocks readers while anyone writes. So: BEGIN IMMEDIATE (take the write lock first, then
+    wait up to ``timeout`` seconds for it), WAL (readers never block the writer or each other),
+    and synchronous=NORMAL (safe with WAL; a power cut loses at most the last transactions).
+    """
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        },
+    }
 
 
 def local_secret(path: Path, *, nbytes: int = 48) -> str:

@@ -141,7 +141,8 @@ RECONCILE_SECONDS = env_int("PANOPTES_RECONCILE_SECONDS", 3, minimum=1)
 STALL_SECONDS = env_int("PANOPTES_STALL_SECONDS", 5, minimum=1)  # no packet for this long: reopen
 OPEN_TIMEOUT = env_int("PANOPTES_OPEN_TIMEOUT", 10, minimum=1)
 BACKOFF_MAX = env_int("PANOPTES_BACKOFF_MAX", 60, minimum=1)
-SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 5, minimum=1)
+# 10 s: a keyframe decode + a 640 px JPEG every 10 s is ~0.05 % of a core at 1080p (bench/RESULTS.md).
+SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 10, minimum=1)
 # Detection (workers.detect; DESIGN §9): onnxruntime (CPU default), tensorrt or torch.
 DETECTOR_BACKEND = env_str("PANOPTES_DETECTOR_BACKEND", "onnxruntime")
 if DETECTOR_BACKEND not in ("onnxruntime", "tensorrt", "torch"):

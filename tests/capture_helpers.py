@@ -1,6 +1,7 @@
 """Shared by the capture tests: run a CaptureLoop in a thread and wait for things to happen."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +27,12 @@ def clear_lease_grace() -> None:
 
 
 class LoopThread:
-    """A CaptureLoop running in a thread, as the capture worker's threads pool runs it."""
+    """A CaptureLoop running in a thread, as the capture worker's threads pool runs it.
 
-    def __init__(self, camera_id: int) -> None:
+    ``database_port``: the loop's thread reaches the database through this port (a TcpProxy).
+    """
+
+    def __init__(self, camera_id: int, database_port: int | None = None) -> None:
         from django.db import connection
 
         from workers.capture import CaptureLoop
@@ -39,6 +43,8 @@ class LoopThread:
 
         def run() -> None:
             try:
+                if database_port is not None:  # this thread's connection only
+                    connection.settings_dict = {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": str(database_port)}
                 self.loop.run()
             except BaseException as exc:  # surfaced by join()
                 self.error = exc
@@ -60,3 +66,67 @@ class LoopThread:
 
     def __exit__(self, *exc: Any) -> None:
         self.join()
+
+
+class TcpProxy:
+    """A real TCP forwarder (to MariaDB) that a test cuts and restores: a database outage for one thread.
+
+    ``cut()`` drops every open connection and refuses new ones (accepted, then closed at once, as
+    a server going down does); ``refused`` counts connection attempts while cut.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.up = True
+        self.refused = 0
+        self.open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                self.refused += 1
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self.up = False
+        with self._lock:
+            for s in self.open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.open.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -57,9 +59,17 @@ def test_it_records_an_rtsp_stream_into_announced_segments_with_a_snapshot(captu
     segments = list(Segment.objects.filter(camera=camera).order_by("seq"))
     assert [s.seq for s in segments] == list(range(1, len(segments) + 1))
     assert status["state"] == "streaming" and float(status["input_fps"]) > 5 and int(status["bitrate"]) > 0
-    for segment in segments[:-1]:
+    # The first is cut only once the time anchor settled (2 s after av.open's ~3 s probe burst).
+    assert segments[0].discontinuity and 2 <= segments[0].duration < 6.1
+    for segment in segments[1:-1]:
         assert 2 <= segment.duration < 3.1  # cut on the next keyframe (GOP 1 s)
+    for segment in segments:
         assert (Path(settings.STORAGE_ROOT) / segment.path).stat().st_size == segment.size_bytes
+        # Stamped when captured: stored just after the frame that ends it arrived, not before (an
+        # anchor taken at the probe burst stamped segments ~3 s late, "ending" after they were
+        # stored). The last one, cut at the stop, ends one frame after its last frame arrived.
+        lateness = (segment.created_at - segment.end_time).total_seconds()
+        assert (-0.1 if segment is segments[-1] else 0) <= lateness < 1.5
     assert all(s.announced_at for s in segments)
     assert _broker_queue_length("gpu") - queued_before == len(segments)
     from workers.storage import snapshot_path
@@ -137,6 +147,47 @@ def test_a_bad_source_gets_a_clear_error_and_backs_off_without_spinning(
     assert "guess" not in status["last_error"] and "intruder" not in status["last_error"]
     assert reconnects <= 5  # capped exponential backoff: 1, 2, 4, 4 s...
     assert cpu_share < 0.25  # the whole test process, waiting: no spin
+
+
+def test_a_stream_that_stalls_is_reopened_after_stall_seconds(capture_db: Any, settings: Any) -> None:
+    from rtsp import VIDEOS, RtspServer
+
+    from controlplane.cameras.models import Segment
+
+    with RtspServer({"onebyone": VIDEOS["onebyone"]}) as server:
+        camera = _camera(server.url("onebyone"), segment_seconds=2)
+        assert server.process is not None
+        with LoopThread(camera.pk) as running:
+            wait_for(lambda: Segment.objects.filter(camera=camera).exists(), timeout=20)
+            # Given: the server freezes; its TCP connection stays open, but no packet comes.
+            os.kill(server.process.pid, signal.SIGSTOP)
+            frozen = time.monotonic()
+            try:
+                status = wait_for(lambda: (s := _status(camera.pk)).get("state") == "backoff" and s, timeout=settings.STALL_SECONDS + 5)
+                noticed = time.monotonic() - frozen
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            # Then: the read fails by ffmpeg's socket timeout, and the loop reconnects once it is back.
+            wait_for(lambda: Segment.objects.filter(camera=camera, discontinuity=True, seq__gt=1).exists(), timeout=20)
+            assert running.loop.state == "streaming"
+    assert settings.STALL_SECONDS - 0.5 <= noticed < settings.STALL_SECONDS + 3, noticed
+    assert "timed out" in status["last_error"].lower(), status["last_error"]
+
+
+def test_a_server_that_accepts_but_never_answers_fails_within_the_open_timeout(capture_db: Any, settings: Any) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes connections; nobody ever reads or answers
+    try:
+        camera = _camera(f"rtsp://127.0.0.1:{silent.getsockname()[1]}/stream")
+        started = time.monotonic()
+        with LoopThread(camera.pk):
+            status = wait_for(lambda: (s := _status(camera.pk)).get("state") == "backoff" and s, timeout=settings.OPEN_TIMEOUT + 5)
+            took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert took < settings.OPEN_TIMEOUT + 2, took
+    assert status["last_error"]
 
 
 @pytest.mark.slow

@@ -22,13 +22,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import av
+import av.codec.context
 import av.container
 import av.packet
 import av.stream
 import cv2
 import redis
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from analytics.config import CameraConfig, mask_text, mask_url
@@ -38,6 +39,7 @@ from controlplane.core.redis import client, key
 from workers.config import CameraGone, camera_config
 from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
+from workers.spool import spool, spooled
 from workers.status import CaptureState, write_status
 from workers.storage import snapshot_path
 
@@ -47,6 +49,20 @@ logger = logging.getLogger(__name__)
 SHUTDOWN = threading.Event()
 
 PENDING_MAX = 720  # finished segments held while MySQL is down: one hour of 5 s segments
+# While the database is down, record again after 0.5 s, then 1 s, then every 2 s: not at every
+# packet (50 cameras retrying per packet kept a locked SQLite file locked; bench/RESULTS.md).
+DB_RETRY_FIRST, DB_RETRY_MAX = 0.5, 2.0
+# At stop, how long the loop keeps trying to record what it holds before it spools it
+# (workers.spool): short enough for a container's 10 s stop grace, long enough for a blip.
+FINAL_FLUSH_SECONDS = 5.0
+# How long a new connection's time anchor may move earlier (workers.recorder): av.open hands
+# over ~3 s of probed packets at once, and the first live ones arrive right after.
+SETTLE_SECONDS = 2.0
+# A live stream is read in batches every 0.25 s rather than frame by frame: wake-ups per camera
+# drop from the frame rate (10-30/s) to ~4/s, for 0.25 s more latency on a 5 s segment.
+BATCH_SECONDS = 0.25
+WAITED = 0.002  # a read that took longer waited for the network: nothing was buffered
+SNAPSHOT_WIDTH = 640  # latest-picture JPEGs are at most this wide: a panel thumbnail, cheap to encode
 
 
 def owner_name() -> str:
@@ -182,6 +198,11 @@ class CaptureLoop:
         self.retry_at = 0.0
         self.last_segment_at: datetime | None = None
         self.pending: deque[FinishedSegment] = deque(maxlen=PENDING_MAX)
+        self.db_down_since: float | None = None  # monotonic start of a database outage
+        self.db_retry_at = 0.0
+        self.db_retry_delay = DB_RETRY_FIRST
+        self.held_recorded = 0  # segments recorded since the outage began (for the recovery log)
+        self.decoder: Any = None  # the connection's keyframe decoder, for snapshots
         self.meter = Meter()
         self.status_at = 0.0
         self.snapshot_at = 0.0
@@ -204,10 +225,10 @@ class CaptureLoop:
             logger.exception("camera %s: capture loop failed", self.camera_id)
             raise
         finally:
-            keeper.done.set()
             watcher.unsubscribe(self.camera_id, subscription)
             self.close_input(keep=self.lease.held())
-            self.flush_pending()
+            self.drain_pending()  # still renewing the lease: nobody else claims until it is done
+            keeper.done.set()
             self.state = CaptureState.STOPPED
             self.publish_status(force=True)
             self.lease.release()
@@ -224,12 +245,44 @@ class CaptureLoop:
             logger.info("camera %s: not claimed now: %s", self.camera_id, exc)
             return False
         try:
-            epoch = Camera.bump_epoch(self.camera_id)
+            epoch = self.take_over()
         except (Camera.DoesNotExist, DatabaseError) as exc:
             logger.warning("camera %s: no epoch from the database (%s); giving the lease back", self.camera_id, exc)
             self.lease.release()
             return False
         return self.lease.fence(epoch)
+
+    def take_over(self) -> int:
+        """A fresh epoch, after recording what the previous owner spooled (workers.spool).
+
+        One transaction: a spooled segment is recorded only if its epoch is still the camera's
+        (no one owned the camera since its writer), then the epoch moves on, so no later owner
+        can record a stale one. Entries already recorded (a crash after the commit) are dropped.
+        """
+        entries = spooled(self.storage, self.camera_id)
+        recorded, refused = [], []
+        with transaction.atomic():
+            for entry in entries:
+                if Segment.objects.filter(camera_id=self.camera_id, path=entry.path).exists():
+                    continue
+                if not (self.storage / entry.path).is_file():
+                    refused.append(entry)
+                    continue
+                try:
+                    recorded.append(Segment.record(camera_id=self.camera_id, epoch=entry.epoch, **entry.fields))
+                except StaleEpochError:
+                    refused.append(entry)
+            epoch = Camera.bump_epoch(self.camera_id)
+        for entry in entries:
+            entry.entry.unlink(missing_ok=True)
+        if recorded:
+            logger.info("camera %s: recorded %d segment(s) spooled by its previous owner", self.camera_id, len(recorded))
+        for entry in refused:
+            logger.error("camera %s: spooled segment %s (epoch %s) cannot be recorded: the camera had another owner"
+                         " since, or the file is gone; left on storage, unrecorded", self.camera_id, entry.path, entry.epoch)
+        for row in recorded:
+            announce(row)
+        return epoch
 
     def running(self) -> bool:
         return not (SHUTDOWN.is_set() or self.stop.is_set() or not self.lease.held() or self.config is None or not self.config.enabled)
@@ -293,8 +346,18 @@ class CaptureLoop:
         options = {"protocol_whitelist": PROTOCOLS.get(scheme, "")}
         if scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = "tcp"
+        if scheme != "file":
+            # Stall detection by ffmpeg's own socket timeout ("timeout", in microseconds, for
+            # rtsp, tcp and http since FFmpeg 5): no data for STALL_SECONDS fails the read. The
+            # rtsp demuxer over TCP gives up after two of them (measured with FFmpeg 8.1: 1 s ->
+            # 2.2 s, 3 s -> 6.2 s), so it gets half. Not PyAV's read timeout: its interrupt
+            # callback takes the GIL at every ffmpeg I/O check (x1.3-1.6 CPU, x3-5 context
+            # switches: bench/capture_demux.py). PyAV's open timeout still bounds the whole open
+            # (its callback returns at once, without the GIL, once the open is over).
+            seconds = settings.STALL_SECONDS / (2 if scheme in ("rtsp", "rtsps") else 1)
+            options["timeout"] = str(int(seconds * 1_000_000))
         try:
-            container = av.open(url, options=options, timeout=(float(settings.OPEN_TIMEOUT), float(settings.STALL_SECONDS)))
+            container = av.open(url, options=options, timeout=(float(settings.OPEN_TIMEOUT), None))
             if not container.streams.video:
                 container.close()
                 raise ValueError("the stream has no video")
@@ -304,7 +367,8 @@ class CaptureLoop:
             return False
         self.input = container
         self.packets = container.demux(video)
-        self.writer = SegmentWriter(video, self.storage, self.camera_id, self.config.segment_seconds)
+        self.writer = SegmentWriter(video, self.storage, self.camera_id, self.config.segment_seconds, settle_seconds=SETTLE_SECONDS)
+        self.decoder = None
         self.pace = None if scheme != "file" else (time.monotonic(), -1.0)
         self.state = CaptureState.STREAMING
         self.last_error = ""
@@ -327,6 +391,7 @@ class CaptureLoop:
 
     def read_packet(self) -> bool:
         assert self.packets is not None and self.writer is not None
+        asked = time.monotonic()
         try:
             packet = next(self.packets)
         except StopIteration:
@@ -339,9 +404,9 @@ class CaptureLoop:
             return False
         if packet.size == 0:
             return False
-        arrived = datetime.now(UTC)
-        self.meter.add(packet.size)
         self.pace_file_source(packet)
+        arrived = datetime.now(UTC)  # after pacing: a file's packet "arrives" when it is due
+        self.meter.add(packet.size)
         if packet.is_keyframe and time.monotonic() - self.snapshot_at >= settings.SNAPSHOT_SECONDS:
             self.snapshot_at = time.monotonic()
             self.save_snapshot(packet)
@@ -349,6 +414,11 @@ class CaptureLoop:
         if finished is not None:
             self.pending.append(finished)
             self.flush_pending()
+        if self.pace is None and self.writer.settled and time.monotonic() - asked > WAITED:
+            # Caught up with a live stream (this read waited for data): let packets gather in the
+            # socket for a moment and take them in one go, instead of one thread wake-up and GIL
+            # hand-over per frame. Not while the time anchor settles: it needs true arrivals.
+            self.reload.wait(BATCH_SECONDS)
         return True
 
     def pace_file_source(self, packet: av.packet.Packet) -> None:
@@ -377,10 +447,19 @@ class CaptureLoop:
                 pass
             self.input = None
             self.packets = None
+            self.decoder = None
 
     # --- outputs ---------------------------------------------------------------------------------
-    def flush_pending(self) -> None:
-        """Record finished segments (oldest first); held while MySQL is unreachable."""
+    def flush_pending(self) -> bool:
+        """Record finished segments (oldest first); True when none is left held.
+
+        While the database is unreachable they are held, retried after DB_RETRY_FIRST and then
+        every DB_RETRY_MAX seconds; the outage is logged once when it starts and once when it ends.
+        """
+        if not self.pending:
+            return True
+        if time.monotonic() < self.db_retry_at:
+            return False
         while self.pending:
             segment = self.pending[0]
             try:
@@ -396,27 +475,86 @@ class CaptureLoop:
                 self.lease.lose()  # another owner took over: stop
                 continue
             except DatabaseError as exc:
-                logger.warning("camera %s: database unavailable (%s); holding %d segment(s)", self.camera_id, exc, len(self.pending))
-                return
+                self.database_down(exc)
+                return False
             self.pending.popleft()
             self.failures = 0
             self.last_segment_at = segment.end_time
+            if self.db_down_since is not None:
+                self.held_recorded += 1
             announce(row)
+        if self.db_down_since is not None:
+            logger.info("camera %s: database back after %.0f s; recorded the %d segment(s) held meanwhile",
+                        self.camera_id, time.monotonic() - self.db_down_since, self.held_recorded)
+            self.db_down_since, self.db_retry_at, self.held_recorded = None, 0.0, 0
+        return True
+
+    def database_down(self, exc: DatabaseError) -> None:
+        now = time.monotonic()
+        if self.db_down_since is None:
+            self.db_down_since, self.db_retry_delay = now, DB_RETRY_FIRST
+            logger.warning("camera %s: database unavailable (%s); holding finished segments until it is back",
+                           self.camera_id, mask_text(str(exc)))
+        else:
+            self.db_retry_delay = min(2 * self.db_retry_delay, DB_RETRY_MAX)
+        self.db_retry_at = now + self.db_retry_delay
+        # A connection that failed stays broken in this thread (no request cycle closes it here).
+        try:
+            connection.close_if_unusable_or_obsolete()
+        except DatabaseError:
+            connection.close()
+
+    def drain_pending(self) -> None:
+        """At stop: keep trying to record for FINAL_FLUSH_SECONDS, then spool what is left.
+
+        Spooled segments (workers.spool) are recorded by the camera's next owner, if no one else
+        owned the camera in between; the files stay where they are either way.
+        """
+        deadline = time.monotonic() + FINAL_FLUSH_SECONDS
+        self.db_retry_at = 0.0
+        while not self.flush_pending() and self.db_retry_at < deadline:
+            time.sleep(max(0.0, self.db_retry_at - time.monotonic()))
+        if not self.pending:
+            return
+        paths = [s.relative_path for s in self.pending]
+        try:
+            for segment in self.pending:
+                spool(self.storage, self.camera_id, self.lease.epoch, segment)
+        except OSError as exc:
+            logger.error("camera %s: the database is still unavailable and spooling failed (%s); %d complete"
+                         " segment file(s) left unrecorded: %s", self.camera_id, exc, len(paths), ", ".join(paths))
+            return
+        logger.error("camera %s: the database is still unavailable; %d complete segment file(s) spooled for the"
+                     " camera's next owner to record: %s", self.camera_id, len(paths), ", ".join(paths))
+        self.pending.clear()
 
     def save_snapshot(self, packet: av.packet.Packet) -> None:
-        """The latest picture, from a keyframe (cheap: one frame decoded every few seconds)."""
+        """The latest picture, from a keyframe, at most SNAPSHOT_WIDTH wide.
+
+        One decoder per connection, fed only the keyframes a snapshot needs (each decodes on its
+        own); single-threaded and low-delay so the frame comes out at once. A decoder created per
+        snapshot, BGR at full size and a full-size JPEG cost ~0.5 % of a core per 1080p camera.
+        """
         assert self.writer is not None
         try:
-            stream = self.writer.in_stream
-            decoder: Any = av.CodecContext.create(stream.codec_context.name, "r")
-            decoder.extradata = stream.codec_context.extradata
-            frames = list(decoder.decode(packet)) + list(decoder.decode(None))
+            if self.decoder is None:
+                stream = self.writer.in_stream
+                self.decoder = av.CodecContext.create(stream.codec_context.name, "r")
+                self.decoder.extradata = stream.codec_context.extradata
+                self.decoder.thread_count = 1
+                self.decoder.flags |= av.codec.context.Flags.low_delay
+            frames = self.decoder.decode(packet)
         except av.FFmpegError as exc:
             logger.debug("camera %s: snapshot decode failed: %s", self.camera_id, exc)
+            self.decoder = None
             return
         if not frames:
             return
-        ok, jpeg = cv2.imencode(".jpg", frames[0].to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        frame = frames[-1]
+        width = min(SNAPSHOT_WIDTH, frame.width)
+        height = max(2, round(frame.height * width / frame.width / 2) * 2)
+        picture = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+        ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if ok:
             path = snapshot_path(self.camera_id)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -456,6 +594,9 @@ def announce(segment: Segment) -> None:
     except Exception as exc:  # kombu raises many kinds of errors on a broker outage
         logger.warning("segment %s: not announced (%s); the supervisor will retry", segment.pk, exc)
         return
-    Segment.objects.filter(pk=segment.pk).update(announced_at=timezone.now())
+    try:
+        Segment.objects.filter(pk=segment.pk).update(announced_at=timezone.now())
+    except DatabaseError:
+        pass  # announced twice at worst: the supervisor announces it again, and detection is idempotent
 
 
