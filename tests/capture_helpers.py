@@ -130,3 +130,23 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
         self.listener.close()
+
+
+def worker_env(settings: Any, tmp: Any, broker: str, **extra: str) -> dict[str, str]:
+    """The environment of worker processes that share this test's database, Redis prefix and storage."""
+    import os
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PANOPTES_REDIS_PREFIX": settings.REDIS_PREFIX,
+        "PANOPTES_VAR_DIR": str(tmp / "var"),
+        "STORAGE_ROOT": str(settings.STORAGE_ROOT),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PANOPTES_FIELD_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "CELERY_BROKER_URL": broker,
+        **extra,
+    }

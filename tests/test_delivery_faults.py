@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capture_helpers import wait_for
+from capture_helpers import wait_for, worker_env
 from test_alarm_delivery import endpoint, make_alarm
 from test_capture_faults import BROKERS, Fleet, _purge
 
@@ -31,21 +31,12 @@ def workers(request: Any, live_db: Any, settings: Any, tmp_path: Path) -> Iterat
     broker = BROKERS[request.param]
     _purge(broker)
     _purge_queues(broker, ("alarms",))
-    db = connection.settings_dict
-    fleet = Fleet(tmp_path, {
-        **os.environ,
-        "DATABASE_URL": f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PANOPTES_REDIS_PREFIX": settings.REDIS_PREFIX,
-        "PANOPTES_VAR_DIR": str(tmp_path / "var"),
-        "STORAGE_ROOT": str(tmp_path / "storage"),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PANOPTES_FIELD_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "CELERY_BROKER_URL": broker,
-        "PANOPTES_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "PANOPTES_DELIVERY_CLAIM_SECONDS": str(CLAIM_SECONDS),
-        "PANOPTES_DELIVERY_READ_TIMEOUT": "2",
-        "PANOPTES_DELIVERY_BACKOFF_BASE": "1",
-    })
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    fleet = Fleet(tmp_path, worker_env(
+        settings, tmp_path, broker, PANOPTES_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
+        PANOPTES_DELIVERY_CLAIM_SECONDS=str(CLAIM_SECONDS), PANOPTES_DELIVERY_READ_TIMEOUT="2",
+        PANOPTES_DELIVERY_BACKOFF_BASE="1",
+    ))
     try:
         yield fleet
     finally:
