@@ -78,8 +78,11 @@ def database_from_url(url: str, *, default_sqlite: Path) -> dict[str, object]:
             "charset": "utf8mb4",
             # Strict mode: MySQL refuses bad data instead of truncating it silently.
             "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            # A database host that drops packets must not block a capture loop (or a request) for
+            # the operating system's connect timeout (minutes): fail in 5 s and retry.
+            "connect_timeout": 5,
         }
-        options.update(dict(parse_qsl(parts.query)))
+        options.update({k: int(v) if k.endswith("timeout") and v.isdigit() else v for k, v in parse_qsl(parts.query)})
         return {
             "ENGINE": "django.db.backends.mysql",
             "NAME": name,

@@ -63,6 +63,9 @@ def test_database_urls_map_to_django_settings(tmp_path: Path) -> None:
     assert (mysql["ENGINE"], mysql["HOST"], mysql["PORT"], mysql["USER"], mysql["PASSWORD"], mysql["NAME"]) == (
         "django.db.backends.mysql", "db.example", "3307", "u", "p@ss", "panoptes",
     )
+    assert mysql["OPTIONS"]["connect_timeout"] == 5  # type: ignore[index]
+    slow = database_from_url("mysql://u@db.example/panoptes?connect_timeout=20", default_sqlite=tmp_path / "x.sqlite3")
+    assert slow["OPTIONS"]["connect_timeout"] == 20  # type: ignore[index]  (an int, as mysqlclient wants)
     assert database_from_url("", default_sqlite=tmp_path / "x.sqlite3")["NAME"] == str(tmp_path / "x.sqlite3")
     with pytest.raises(ImproperlyConfigured, match="postgres"):
         database_from_url("postgres://x/y", default_sqlite=tmp_path / "x.sqlite3")
