@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capture_helpers import clear_lease_grace, wait_for
+from capture_helpers import clear_lease_grace, wait_for, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -82,19 +82,8 @@ def fleet(request: Any, live_db: Any, settings: Any, tmp_path: Path) -> Iterator
     broker = BROKERS[request.param]
     _purge(broker)
     clear_lease_grace()
-    storage = tmp_path / "storage"
-    settings.STORAGE_ROOT = storage
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PANOPTES_REDIS_PREFIX": settings.REDIS_PREFIX,
-        "PANOPTES_VAR_DIR": str(tmp_path / "var"),
-        "STORAGE_ROOT": str(storage),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PANOPTES_FIELD_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "CELERY_BROKER_URL": broker,
-    }
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    env = worker_env(settings, tmp_path, broker)
     fleet = Fleet(tmp_path, env)
     try:
         yield fleet
