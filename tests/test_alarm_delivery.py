@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -310,7 +309,7 @@ def test_media_links_are_signed_and_expire_and_the_api_needs_authentication(
     assert anonymous.get(f"/api/v1/alarms/{alarm.pk}/snapshot/").status_code in (401, 403)
     assert api("viewer").get(f"/api/v1/alarms/{alarm.pk}/snapshot/").status_code == 200
     assert api("viewer").get(f"/api/v1/alarms/{alarm.pk}/replay/").status_code == 404
-    assert secrets.compare_digest(media.unsign(media.sign(alarm.pk, "replay"))[1], "replay")
+    assert media.unsign(media.sign(alarm.pk, "replay"))[1] == "replay"
 
 
 def test_the_published_json_schema_is_current() -> None:

@@ -109,10 +109,11 @@ def apply(segment: Segment, state: dict[str, Any], reset: bool) -> str:
     if reset:
         analyzer.reset_tracking()
     events = analyzer.feed(segment.start_time.timestamp(), detections)
-    zone_points = {z.id: [list(p) for p in z.points] for z in camera.zones}
-    context = {"frame_size": list(detections.frame_size)}
-    created = [create_alarm(segment, camera.name, e, model.class_names, {**context, "zone_points": zone_points.get(
-        next((b.zone_id for b in camera.bindings if b.id == e.binding_id), -1))}) for e in events]
+    zones = {z.id: [list(p) for p in z.points] for z in camera.zones}
+    binding_zone = {b.id: zones.get(b.zone_id) for b in camera.bindings}  # the zone as configured then
+    created = [create_alarm(segment, camera.name, e, model.class_names,
+                            {"frame_size": list(detections.frame_size), "zone_points": binding_zone.get(e.binding_id)})
+               for e in events]
     save_state(segment.camera_id, {"last_seq": segment.seq, "config_version": version, "analyzer": analyzer.state()})
     return f"applied ({sum(created)} alarm(s))"
 

@@ -41,7 +41,7 @@ from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
 from workers.spool import spool, spooled
 from workers.status import CaptureState, write_status
-from workers.storage import snapshot_path
+from workers.storage import snapshot_path, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -556,11 +556,7 @@ class CaptureLoop:
         picture = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
         ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
         if ok:
-            path = snapshot_path(self.camera_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.part")
-            tmp.write_bytes(jpeg.tobytes())
-            os.replace(tmp, path)
+            write_atomically(snapshot_path(self.camera_id), jpeg.tobytes())
 
     def publish_status(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from pydantic import ValidationError
 
 from analytics.config import CameraConfig, ConfigSnapshot, DetectorModelConfig
 from controlplane.core.redis import client, key
+from workers.storage import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +31,8 @@ def _cache_path(camera_id: int) -> Path:
     return Path(settings.VAR_DIR) / "worker-cache" / f"camera-{camera_id}.json"
 
 
-def _write_atomically(path: Path, raw: bytes) -> None:
-    """Temporary name per process and thread: a worker's threads refresh the same cache file at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(raw)
-    os.replace(tmp, path)
-
-
 def _remember(camera_id: int, raw: bytes) -> None:
-    _write_atomically(_cache_path(camera_id), raw)
+    write_atomically(_cache_path(camera_id), raw)
 
 
 def camera_config(camera_id: int) -> tuple[int, CameraConfig]:
@@ -103,7 +94,7 @@ def detector_model(model_id: int | None) -> DetectorModelConfig:
         raw: Any = client().get(key("config", "snapshot"))
         if raw is None:
             raise redis.RedisError("no configuration published yet (run manage.py publish_config)")
-        _write_atomically(path, raw)
+        write_atomically(path, raw)
     except redis.RedisError:
         if not path.exists():
             raise

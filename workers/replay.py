@@ -32,6 +32,7 @@ from controlplane.alarms.choices import AlarmEventType, ReplayStatus
 from controlplane.alarms.models import Alarm
 from controlplane.cameras.models import Segment
 from workers.delivery import create_deliveries, send_after_commit
+from workers.storage import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,6 @@ GAP_TOLERANCE = 1.0  # seconds between segments that still count as continuous
 ZONE_COLOUR = (0, 200, 255)  # BGR: amber
 BOX_COLOUR = (0, 0, 255)  # BGR: red
 SNAPSHOT_MAX_WIDTH = 1280
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # --- snapshot ------------------------------------------------------------------------------------
@@ -68,7 +62,7 @@ def ensure_snapshot(alarm: Alarm) -> bool:
         return False
     jpeg = render_snapshot(frame, alarm)
     relative = media.snapshot_relpath(alarm.pk)
-    _write_atomically(media.absolute(relative), jpeg)
+    write_atomically(media.absolute(relative), jpeg)
     Alarm.objects.filter(pk=alarm.pk).update(snapshot_path=relative)
     alarm.snapshot_path = relative
     return True

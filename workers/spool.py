@@ -12,13 +12,13 @@ that was replaced is never recorded). Only a host that sees the same storage can
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from workers.recorder import FinishedSegment
+from workers.storage import write_atomically
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,12 @@ def spool_dir(storage_root: Path, camera_id: int) -> Path:
 
 def spool(storage_root: Path, camera_id: int, epoch: int, segment: FinishedSegment) -> Path:
     """Write one entry (under a temporary name, then renamed: never read half-written)."""
-    folder = spool_dir(storage_root, camera_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    entry = folder / f"{segment.path.name}.json"
+    entry = spool_dir(storage_root, camera_id) / f"{segment.path.name}.json"
     data = {
         "epoch": epoch, "path": segment.relative_path, "start_time": segment.start_time.isoformat(),
         "end_time": segment.end_time.isoformat(), "size_bytes": segment.size_bytes, "discontinuity": segment.discontinuity,
     }
-    tmp = entry.with_name(f".{entry.name}.part")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, entry)
+    write_atomically(entry, json.dumps(data).encode())
     return entry
 
 

@@ -1,10 +1,21 @@
 """Where files live under STORAGE_ROOT (DESIGN §3). Light: imported by the web process too."""
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write under a temporary name, then rename: readers never see half a file. The temporary name
+    is per process and thread, since a worker's threads may write the same file at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def segment_relpath(camera_id: int, start: datetime) -> str:
