@@ -2,8 +2,11 @@
 
 What it measures (ONNX Runtime CPU, YOLOX-Nano dynbatch, the shared footage recorded into 5 s
 segments by our own recorder):
-- pipeline: what ``workers.detect.detect_segment`` does per segment, minus its two database
-  updates: sampled decode (PyAV) -> letterbox -> model -> post-processing -> ``.det.npz`` written;
+- pipeline: what ``workers.detect.detect_segment`` does per segment, minus its database updates:
+  ``workers.detect.detect_frames`` (sampled PyAV decode feeding the process's batch queue, whose
+  thread runs letterbox -> model -> post-processing while decoding goes on) -> ``.det.npz`` written;
+- sequential: the same steps one after the other in one thread (what detect_segment did before the
+  batch queue), timed stage by stage to show where the time goes;
 - baseline: decode alone (the same sampled frames) + a bare loop of the same ONNX Runtime session
   on the same frames, already letterboxed (``session.run`` only);
 - ratio = pipeline time / (decode + bare inference); the goal is <= 1.15. Also where the time goes,
@@ -32,6 +35,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings")
 
 from analytics.decode import sample_frames  # noqa: E402
 from analytics.detectors import ModelSpec, create  # noqa: E402
+from analytics.detectors.batching import BatchQueue  # noqa: E402
 from analytics.detectors.store import SegmentDetections, detections_path, save  # noqa: E402
 
 ASSETS = Path(os.environ.get("PANOPTES_ASSETS", ROOT.parent / "shared" / "assets"))
@@ -75,8 +79,22 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="panoptes-bench-"))
     segments = record(ASSETS / "videos" / args.video, tmp, args.segments)
 
-    def run_pipeline(paths: list[Path]) -> tuple[float, dict[str, float], int]:
-        """What detect_segment does per segment (minus its database updates), stages timed on the side."""
+    from workers.detect import detect_frames
+
+    queue = BatchQueue(detector.detect, spec.max_batch)
+
+    def run_pipeline(paths: list[Path]) -> float:
+        """What detect_segment does per segment (minus its database updates)."""
+        start = time.perf_counter()
+        for path in paths:
+            frames, results = detect_frames(sample_frames(path, args.fps), queue, spec.max_batch)
+            h, w = frames[0].image.shape[:2]
+            save(detections_path(path), SegmentDetections(np.asarray([f.time for f in frames]),
+                                                          np.asarray([f.index for f in frames]), results, (w, h), "bench"))
+        return time.perf_counter() - start
+
+    def run_sequential(paths: list[Path]) -> tuple[float, dict[str, float], int]:
+        """The same steps one after the other in one thread, stages timed on the side."""
         stages = {"decode": 0.0, "letterbox": 0.0, "model": 0.0, "postprocess": 0.0, "store": 0.0}
         frames_total, pipeline = 0, 0.0
         for path in paths:
@@ -117,23 +135,29 @@ def main() -> None:
         return decode_only, bare
 
     run_pipeline(segments[:2])  # warm-up: page cache, the session's first runs
+    run_sequential(segments[:2])
     run_baseline(segments[:2])
     rounds = []
-    for _ in range(args.rounds):  # interleaved, so both sides see the same machine
-        pipeline, stages, frames_total = run_pipeline(segments)
+    for _ in range(args.rounds):  # interleaved, so every side sees the same machine
+        pipeline = run_pipeline(segments)
+        sequential, stages, frames_total = run_sequential(segments)
         decode_only, bare = run_baseline(segments)
-        rounds.append((pipeline, decode_only, bare, stages))
-    ratios = sorted(r[0] / (r[1] + r[2]) for r in rounds)
-    pipeline, decode_only, bare, stages = sorted(rounds, key=lambda r: r[0] / (r[1] + r[2]))[len(rounds) // 2]
+        rounds.append((pipeline, sequential, decode_only, bare, stages))
+    queue.close()
+    ratios = sorted(r[0] / (r[2] + r[3]) for r in rounds)
+    pipeline, sequential, decode_only, bare, stages = sorted(rounds, key=lambda r: r[0] / (r[2] + r[3]))[len(rounds) // 2]
     baseline = decode_only + bare
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{len(segments)} segments of {args.video}, {frames_total} frames sampled at {args.fps} fps, batch {spec.max_batch}, "
           f"{args.rounds} interleaved rounds (median round shown)")
-    print(f"pipeline       {pipeline:7.2f} s  {frames_total / pipeline:7.1f} frames/s")
+    print(f"pipeline       {pipeline:7.2f} s  {frames_total / pipeline:7.1f} frames/s  (decode overlapping the batch queue)")
+    print(f"sequential     {sequential:7.2f} s  {frames_total / sequential:7.1f} frames/s  (the same steps in turn)")
     print(f"decode + bare  {baseline:7.2f} s  {frames_total / baseline:7.1f} frames/s  (decode {decode_only:.2f} s, bare model {bare:.2f} s)")
     print(f"ratio pipeline / (decode + bare inference) = {statistics.median(ratios):.3f}  (goal <= 1.15); "
           f"rounds: {', '.join(f'{r:.3f}' for r in ratios)}")
-    print("where the pipeline's time goes: " + ", ".join(f"{k} {v / pipeline:.0%}" for k, v in stages.items()))
+    print(f"ratio sequential / (decode + bare inference) = "
+          f"{statistics.median(sorted(r[1] / (r[2] + r[3]) for r in rounds)):.3f}")
+    print("where the sequential steps' time goes: " + ", ".join(f"{k} {v / sequential:.0%}" for k, v in stages.items()))
 
     frame = np.full((1, 3, 416, 416), 114, np.float32)
     for batch in (1, 8, 32):

@@ -142,12 +142,25 @@ STALL_SECONDS = env_int("PANOPTES_STALL_SECONDS", 5, minimum=1)  # no packet for
 OPEN_TIMEOUT = env_int("PANOPTES_OPEN_TIMEOUT", 10, minimum=1)
 BACKOFF_MAX = env_int("PANOPTES_BACKOFF_MAX", 60, minimum=1)
 # 10 s: a keyframe decode + a 640 px JPEG every 10 s is ~0.05 % of a core at 1080p (bench/RESULTS.md).
-SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 10, minimum=1)
+SNAPSHOT_SECONDS = env_int("PANOPTES_SNAPSHOT_SECONDS", 5, minimum=1)  # how often the loop keeps a keyframe
 # Detection (workers.detect; DESIGN §9): onnxruntime (CPU default), tensorrt or torch.
 DETECTOR_BACKEND = env_str("PANOPTES_DETECTOR_BACKEND", "onnxruntime")
 if DETECTOR_BACKEND not in ("onnxruntime", "tensorrt", "torch"):
     raise ImproperlyConfigured(f"PANOPTES_DETECTOR_BACKEND must be onnxruntime, tensorrt or torch, got {DETECTOR_BACKEND!r}")
+# Decoding for detection: pyav (CPU, any backend) or nvdec (PyNvVideoCodec on the GPU; its frames stay
+# on the GPU, which only the torch backend takes: analytics.decode_nvdec, TorchDetector.detect_tensor).
+DECODER = env_str("PANOPTES_DECODER", "pyav")
+if DECODER not in ("pyav", "nvdec"):
+    raise ImproperlyConfigured(f"PANOPTES_DECODER must be pyav or nvdec, got {DECODER!r}")
+if DECODER == "nvdec" and DETECTOR_BACKEND != "torch":
+    raise ImproperlyConfigured(
+        f"PANOPTES_DECODER=nvdec needs PANOPTES_DETECTOR_BACKEND=torch (NVDEC frames stay on the GPU and only the "
+        f"torch backend takes them there), got PANOPTES_DETECTOR_BACKEND={DETECTOR_BACKEND!r}"
+    )
 DETECT_BATCH = env_int("PANOPTES_DETECT_BATCH", 8, minimum=1)
+# How long the model waits for a fuller batch than what is queued (0: run what is there; worth a few
+# ms on a GPU shared by many cameras' segments, see analytics/detectors/batching.py).
+DETECT_BATCH_WAIT = env_int("PANOPTES_DETECT_BATCH_WAIT_MS", 0, minimum=0) / 1000
 DETECT_MAX_ATTEMPTS = env_int("PANOPTES_DETECT_MAX_ATTEMPTS", 3, minimum=1)  # deliveries before a segment is "bad"
 # Analysis (workers.analyze; DESIGN §5): how long a later segment waits for a missing one.
 ANALYSIS_GAP_WAIT = env_int("PANOPTES_ANALYSIS_GAP_WAIT", 30, minimum=1)

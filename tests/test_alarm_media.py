@@ -143,7 +143,7 @@ def test_a_stream_broken_inside_the_window_gives_a_partial_replay_that_says_so(
     assert cut_replay(last.pk) == "waiting for the post-roll"
     from django.utils import timezone
 
-    an_hour_later = segments[-1].end_time + timedelta(hours=1)  # (the footage is stamped 2026-11-23 12:00 UTC)
+    an_hour_later = segments[-1].end_time + timedelta(hours=1)  # (the footage is stamped as recorded now)
     monkeypatch.setattr(timezone, "now", lambda: an_hour_later)
     assert cut_replay(last.pk) == "partial"
     last.refresh_from_db()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 from capture_helpers import LoopThread, clear_lease_grace, wait_for
 
@@ -72,9 +73,11 @@ def test_it_records_an_rtsp_stream_into_announced_segments_with_a_snapshot(captu
         assert (-0.1 if segment is segments[-1] else 0) <= lateness < 1.5
     assert all(s.announced_at for s in segments)
     assert _broker_queue_length("gpu") - queued_before == len(segments)
-    from workers.storage import snapshot_path
+    from workers.snapshots import keyframe_path, latest_picture
 
-    assert snapshot_path(camera.pk).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert keyframe_path(camera.pk).exists()  # kept by the loop, an RTSP (Annex B) keyframe
+    picture = cv2.imread(str(latest_picture(camera.pk)))  # decoded on demand
+    assert picture.shape == (360, 640, 3) and picture.std() > 10  # the 768x432 footage, not a blank
     assert _status(camera.pk)["state"] == "stopped"
 
 

@@ -69,7 +69,7 @@ def test_a_person_walking_into_a_zone_on_a_real_camera_reaches_a_webhook_with_sn
                       format="json").status_code == 201
 
     fleet.start_all()  # capture x2, control, beat
-    fleet.start("gpu", "worker", "-Q", "gpu", "-P", "solo", "-n", "gpu@%h", "-l", "INFO")
+    fleet.start("gpu", "worker", "-Q", "gpu", "-P", "threads", "-c", "2", "-n", "gpu@%h", "-l", "INFO")
     fleet.start("analysis", "worker", "-Q", "analysis", "-P", "threads", "-c", "4", "-n", "analysis@%h", "-l", "INFO")
     fleet.start("alarms", "worker", "-Q", "alarms", "-P", "threads", "-c", "4", "-n", "alarms@%h", "-l", "INFO")
 

@@ -71,3 +71,16 @@ def test_database_urls_map_to_django_settings(tmp_path: Path) -> None:
         database_from_url("postgres://x/y", default_sqlite=tmp_path / "x.sqlite3")
     with pytest.raises(ImproperlyConfigured, match="name a database"):
         database_from_url("mysql://root@localhost", default_sqlite=tmp_path / "x.sqlite3")
+
+
+@pytest.mark.parametrize(("env", "error"), [
+    ({"PANOPTES_DECODER": "nvdec"}, "PANOPTES_DECODER=nvdec needs PANOPTES_DETECTOR_BACKEND=torch"),
+    ({"PANOPTES_DECODER": "nvdec", "PANOPTES_DETECTOR_BACKEND": "tensorrt"}, "got PANOPTES_DETECTOR_BACKEND='tensorrt'"),
+    ({"PANOPTES_DECODER": "ffmpeg"}, "PANOPTES_DECODER must be pyav or nvdec"),
+    ({"PANOPTES_DECODER": "nvdec", "PANOPTES_DETECTOR_BACKEND": "torch"}, ""),
+])
+def test_nvdec_decoding_is_accepted_only_with_the_torch_backend(tmp_path: Path, env: dict[str, str], error: str) -> None:
+    result = _manage({"PANOPTES_VAR_DIR": str(tmp_path), **env}, "check")
+
+    assert (result.returncode == 0) == (not error), result.stderr[-2000:]
+    assert error in result.stderr

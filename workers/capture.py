@@ -26,8 +26,8 @@ import av.codec.context
 import av.container
 import av.packet
 import av.stream
-import cv2
 import redis
+from av.video.codeccontext import VideoCodecContext
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -39,9 +39,9 @@ from controlplane.core.redis import client, key
 from workers.config import CameraGone, camera_config
 from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
+from workers.snapshots import save_keyframe
 from workers.spool import spool, spooled
 from workers.status import CaptureState, write_status
-from workers.storage import snapshot_path, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ SETTLE_SECONDS = 2.0
 # drop from the frame rate (10-30/s) to ~4/s, for 0.25 s more latency on a 5 s segment.
 BATCH_SECONDS = 0.25
 WAITED = 0.002  # a read that took longer waited for the network: nothing was buffered
-SNAPSHOT_WIDTH = 640  # latest-picture JPEGs are at most this wide: a panel thumbnail, cheap to encode
 
 
 def owner_name() -> str:
@@ -202,7 +201,6 @@ class CaptureLoop:
         self.db_retry_at = 0.0
         self.db_retry_delay = DB_RETRY_FIRST
         self.held_recorded = 0  # segments recorded since the outage began (for the recovery log)
-        self.decoder: Any = None  # the connection's keyframe decoder, for snapshots
         self.meter = Meter()
         self.status_at = 0.0
         self.snapshot_at = 0.0
@@ -368,7 +366,6 @@ class CaptureLoop:
         self.input = container
         self.packets = container.demux(video)
         self.writer = SegmentWriter(video, self.storage, self.camera_id, self.config.segment_seconds, settle_seconds=SETTLE_SECONDS)
-        self.decoder = None
         self.pace = None if scheme != "file" else (time.monotonic(), -1.0)
         self.state = CaptureState.STREAMING
         self.last_error = ""
@@ -447,7 +444,6 @@ class CaptureLoop:
                 pass
             self.input = None
             self.packets = None
-            self.decoder = None
 
     # --- outputs ---------------------------------------------------------------------------------
     def flush_pending(self) -> bool:
@@ -529,34 +525,14 @@ class CaptureLoop:
         self.pending.clear()
 
     def save_snapshot(self, packet: av.packet.Packet) -> None:
-        """The latest picture, from a keyframe, at most SNAPSHOT_WIDTH wide.
-
-        One decoder per connection, fed only the keyframes a snapshot needs (each decodes on its
-        own); single-threaded and low-delay so the frame comes out at once. A decoder created per
-        snapshot, BGR at full size and a full-size JPEG cost ~0.5 % of a core per 1080p camera.
-        """
+        """Keep the keyframe for the camera's latest picture, decoded only when asked for (workers.snapshots)."""
         assert self.writer is not None
+        codec = self.writer.in_stream.codec_context
+        assert isinstance(codec, VideoCodecContext)  # the recorder takes the video stream only
         try:
-            if self.decoder is None:
-                stream = self.writer.in_stream
-                self.decoder = av.CodecContext.create(stream.codec_context.name, "r")
-                self.decoder.extradata = stream.codec_context.extradata
-                self.decoder.thread_count = 1
-                self.decoder.flags |= av.codec.context.Flags.low_delay
-            frames = self.decoder.decode(packet)
-        except av.FFmpegError as exc:
-            logger.debug("camera %s: snapshot decode failed: %s", self.camera_id, exc)
-            self.decoder = None
-            return
-        if not frames:
-            return
-        frame = frames[-1]
-        width = min(SNAPSHOT_WIDTH, frame.width)
-        height = max(2, round(frame.height * width / frame.width / 2) * 2)
-        picture = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
-        ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if ok:
-            write_atomically(snapshot_path(self.camera_id), jpeg.tobytes())
+            save_keyframe(self.camera_id, codec, packet)
+        except OSError as exc:
+            logger.debug("camera %s: keyframe not saved: %s", self.camera_id, exc)
 
     def publish_status(self, force: bool = False) -> None:
         now = time.monotonic()

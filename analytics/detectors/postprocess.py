@@ -58,15 +58,20 @@ class Postprocess:
 
         if raw.shape != (self.cells.shape[0], 5 + self.num_classes):
             raise ValueError(f"model output {raw.shape} does not match the contract ({self.cells.shape[0]}, {5 + self.num_classes})")
+        # Class probabilities are sigmoid outputs (<= 1), so a score reaches the threshold only where
+        # the objectness does: the 80 class products are computed for those anchors only (a few of
+        # 3,549; exactly the same result as computing them all, for a tenth of the work).
+        candidates = np.flatnonzero(raw[:, 4] >= self.score_threshold)
+        raw = raw[candidates]
         class_scores = raw[:, 5:] * raw[:, 4:5]
         classes = class_scores.argmax(axis=1)
         scores = class_scores[np.arange(len(classes)), classes]
         keep = scores >= self.score_threshold
         if not keep.any():
             return Detections.empty()
-        raw, classes, scores = raw[keep], classes[keep], scores[keep]
-        centre = (raw[:, :2] + self.cells[keep]) * self.strides[keep]
-        size = np.exp(raw[:, 2:4]) * self.strides[keep]
+        raw, classes, scores, anchors = raw[keep], classes[keep], scores[keep], candidates[keep]
+        centre = (raw[:, :2] + self.cells[anchors]) * self.strides[anchors]
+        size = np.exp(raw[:, 2:4]) * self.strides[anchors]
         boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1) / ratio
         # Class-aware NMS in one pass: boxes of different classes are moved apart so they never overlap.
         offset = classes[:, None].astype(np.float32) * (boxes.max() + 1)

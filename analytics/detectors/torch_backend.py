@@ -3,7 +3,8 @@
 For GPU hosts that have PyTorch but no TensorRT. torch and onnx2torch are imported when a detector
 is made, so this module imports on hosts without them (``analytics`` is imported whole by the type
 checks). ``letterbox_tensor`` and ``TorchDetector.detect_tensor`` take frames that are already on the
-GPU (a future NVDEC decode path) and keep them there until the network's output.
+GPU (NVDEC's, ``analytics.decode_nvdec``, stacked by its ``stack_images``) and keep them there until the
+network's output.
 """
 from __future__ import annotations
 

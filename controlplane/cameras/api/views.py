@@ -14,7 +14,6 @@ from controlplane.cameras.models import Camera, Segment, Site
 from controlplane.core.api import PanoptesReadOnlyViewSet, PanoptesViewSet
 from controlplane.core.redis import client
 from workers.status import read_status
-from workers.storage import snapshot_path
 
 
 class SiteViewSet(PanoptesViewSet):
@@ -49,12 +48,14 @@ class CameraViewSet(PanoptesViewSet):
     @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY), 404: None})
     @action(detail=True, methods=["get"])
     def snapshot(self, request: Request, pk: Any = None) -> FileResponse:
-        """The latest picture of the camera (JPEG, refreshed every few seconds while it records)."""
-        path = snapshot_path(self.get_object().pk)
+        """The latest picture of the camera (JPEG at most 640 px wide, from a keyframe kept every
+        ``PANOPTES_SNAPSHOT_SECONDS`` while it records, decoded when asked for)."""
+        from workers.snapshots import SnapshotUnavailable, latest_picture  # PyAV and OpenCV: loaded on first use
+
         try:
-            return FileResponse(path.open("rb"), content_type="image/jpeg")
-        except FileNotFoundError:
-            raise Http404("no picture yet: the camera has not been recorded") from None
+            return FileResponse(latest_picture(self.get_object().pk).open("rb"), content_type="image/jpeg")
+        except (SnapshotUnavailable, FileNotFoundError) as exc:
+            raise Http404(str(exc) if isinstance(exc, SnapshotUnavailable) else "no picture yet") from None
 
 
 class SegmentViewSet(PanoptesReadOnlyViewSet):

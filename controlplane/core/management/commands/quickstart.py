@@ -182,8 +182,9 @@ class Command(BaseCommand):
             Role("web", (sys.executable, manage, "runserver", "--noreload", f"{host}:{port}")),
             Role("capture", (*celery, "worker", "-Q", "capture", "-P", "threads", "-c", "16", "-n", "capture@%h", "-l", "INFO")),
             Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
-            # Detection: one process, model loaded lazily in it (DESIGN §2: solo pool, no fork after load).
-            Role("gpu", (*celery, "worker", "-Q", "gpu", "-P", "solo", "-n", "gpu@%h", "-l", "INFO")),
+            # Detection: one process, model loaded lazily in it (no fork after load); its threads decode
+            # segments and feed one batch queue in front of the model (workers/detect.py).
+            Role("gpu", (*celery, "worker", "-Q", "gpu", "-P", "threads", "-c", "2", "-n", "gpu@%h", "-l", "INFO")),
             # Analysis: ordered per camera by a lock, so any pool works.
             Role("analysis", (*celery, "worker", "-Q", "analysis", "-P", "threads", "-c", "4", "-n", "analysis@%h", "-l", "INFO")),
             # Alarms: snapshots, replays, webhook/MQTT deliveries; threads, so a hanging receiver holds one only.
