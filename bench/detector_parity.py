@@ -8,8 +8,9 @@ detection paired, IoU >= 0.9, score difference <= 0.05.
 
 Frames: 0, 200 and 750 of vtest.avi and 300 of one-by-one-person-detection.mp4 (shared/assets).
 
-Run: ``.venv/bin/python bench/detector_parity.py [--backend torch] [--device cpu|cuda] [--half]``
-(on a GPU host ``--device cuda`` runs torch in FP16; ``--backend tensorrt`` compares TensorRT).
+Run: ``.venv/bin/python bench/detector_parity.py [--backend torch] [--device cpu|cuda] [--fp16|--fp32]``
+(on a GPU host ``--device cuda`` runs torch in FP16; ``--device cpu --fp16`` runs FP16 arithmetic on
+the CPU, a stand-in where no GPU is at hand; ``--backend tensorrt`` compares TensorRT).
 """
 from __future__ import annotations
 
@@ -95,14 +96,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="torch", choices=["torch", "tensorrt"])
     parser.add_argument("--device", default="cpu", help="torch device: cpu (FP32) or cuda (FP16 unless --fp32)")
-    parser.add_argument("--fp32", action="store_true", help="torch on cuda: FP32 instead of FP16; tensorrt: FP32 engine")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp32", action="store_true", help="torch on cuda: FP32 instead of FP16; tensorrt: FP32 engine")
+    precision.add_argument("--fp16", action="store_true", help="torch: FP16 even on the CPU (slow; FP16 numerics without a GPU)")
     args = parser.parse_args()
 
     frames = read_frames()
     model = spec()
     options: dict[str, object]
     if args.backend == "torch":
-        options = {"device": args.device, "half": not args.fp32}
+        options = {"device": args.device, "half": True if args.fp16 else False if args.fp32 else None}
     else:
         options = {"precision": "fp32" if args.fp32 else "fp16"}
     reference = create("onnxruntime", model).detect(frames)

@@ -57,6 +57,24 @@ def test_torch_finds_what_onnxruntime_finds_on_the_shared_footage(index: int) ->
     assert parity.max_score_diff <= 0.05
 
 
+@cache
+def fp16_detector() -> Detector:
+    return create("torch", spec(), device=DEVICE, half=True)
+
+
+@pytest.mark.parametrize("index", range(len(FRAMES)), ids=[f"{v}#{i}" for v, i in FRAMES])
+def test_fp16_arithmetic_finds_what_onnxruntime_finds(index: int) -> None:
+    # FP16 weights and activations, here on the CPU: the rounding the CUDA FP16 path has, though
+    # not its kernels (a GPU host runs this on CUDA with PANOPTES_TEST_TORCH_DEVICE=cuda).
+    found = fp16_detector()
+    assert found.half is True  # type: ignore[attr-defined]
+    parity = compare(reference()[index], found.detect(frames())[index])
+
+    assert parity.reference == parity.candidate == parity.paired
+    assert parity.min_iou >= 0.9
+    assert parity.max_score_diff <= 0.05
+
+
 def test_it_runs_fp32_on_the_cpu_when_asked_for_cuda_on_a_host_without_it() -> None:
     if torch.cuda.is_available():
         pytest.skip("this host has CUDA")
