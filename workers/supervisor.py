@@ -3,12 +3,15 @@
 - ``reconcile``: every enabled camera without a live lease and without a pending dispatch gets a
   ``capture_camera`` task; config missing from Redis (a Redis restart) is republished from MySQL;
   segments whose announcement failed are announced again.
-- ``apply_retention``: deletes segments older than their camera's retention, except those an
-  alarm still needs for its replay, and ``.part`` leftovers of crashed recorders.
+- ``apply_retention``: deletes segments older than their camera's retention (the video, its
+  detections file, and hour/day folders left empty), except those an alarm still needs for its
+  replay, and ``.part`` leftovers of crashed recorders; and what deleted cameras and alarms left on
+  storage (their rows went with them): segment folders, spooled entries, live pictures, alarm media.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +21,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from analytics.detectors.store import detections_path
 from controlplane.alarms.choices import ReplayStatus
 from controlplane.alarms.models import Alarm
 from controlplane.cameras.models import Camera, Segment
@@ -32,6 +36,9 @@ logger = logging.getLogger(__name__)
 #: Replays need this much around an alarm's event (pre/post-roll are at most 120 s, plus a GOP).
 REPLAY_MARGIN = timedelta(seconds=130)
 PART_FILE_MAX_AGE = 600  # seconds: a .part file this old belongs to a recorder that died
+# Seconds a deleted camera's or alarm's files are left alone: a capture loop notices the deletion
+# within a second or two, and the sweep never races the last file it writes.
+ORPHAN_MIN_AGE = 600
 
 
 def reconcile() -> dict[str, int]:
@@ -77,13 +84,65 @@ def apply_retention(now: Any = None) -> int:
             .order_by("seq")
         )
         for segment in expired.iterator():
-            (root / segment.path).unlink(missing_ok=True)
+            remove_segment_files(root / segment.path)
             segment.delete()
             deleted += 1
     cutoff = time.time() - PART_FILE_MAX_AGE
     for part in (root / "segments").glob("*/*/*/.*.part"):
         if part.stat().st_mtime < cutoff:
             part.unlink(missing_ok=True)
-    if deleted:
-        logger.info("retention: deleted %d segment(s)", deleted)
+    orphans = sweep_deleted(root)
+    if deleted or orphans:
+        logger.info("retention: deleted %d segment(s); removed %d leftover(s) of deleted cameras and alarms", deleted, orphans)
     return deleted
+
+
+def remove_segment_files(path: Path) -> None:
+    """A segment's video and detections, then its hour and day folders if that emptied them
+    (retention is at least an hour, so no recorder is writing there)."""
+    path.unlink(missing_ok=True)
+    detections_path(path).unlink(missing_ok=True)
+    for folder in (path.parent, path.parent.parent):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone)
+            break
+
+
+def _old(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def sweep_deleted(root: Path) -> int:
+    """Remove files of cameras and alarms that no longer exist; returns how many files and folders.
+
+    Deleting a camera deletes its segment, alarm and delivery rows (cascade) but no file: its
+    ``segments/<id>/`` and ``spool/<id>/`` folders, its live picture and keyframe, and its alarms'
+    snapshots and replays are found here by id. Ids are never reused (auto-increment), so a name
+    whose id has no row is a leftover.
+    """
+    cutoff = time.time() - ORPHAN_MIN_AGE
+    cameras = set(Camera.objects.values_list("pk", flat=True))
+    removed = 0
+    for base in (root / "segments", root / "spool"):
+        for folder in base.glob("*"):
+            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in cameras and _old(folder, cutoff):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    for picture in (root / "snapshots" / "live").glob("*.*"):
+        if picture.stem.isdigit() and int(picture.stem) not in cameras and _old(picture, cutoff):
+            picture.unlink(missing_ok=True)
+            removed += 1
+    for group in (root / "alarms").glob("*"):  # alarms/<id // 1000>/<id>.jpg|.mp4
+        if not group.name.isdigit():
+            continue
+        first = int(group.name) * 1000
+        alarms = set(Alarm.objects.filter(pk__gte=first, pk__lt=first + 1000).values_list("pk", flat=True))
+        for media in group.glob("*.*"):
+            if media.stem.isdigit() and int(media.stem) not in alarms and _old(media, cutoff):
+                media.unlink(missing_ok=True)
+                removed += 1
+    return removed
