@@ -87,46 +87,58 @@ def test_leftovers_of_deleted_cameras_and_alarms_are_swept_once_they_are_old(sto
     from django.utils import timezone
 
     from controlplane.alarms.models import Alarm
-    from controlplane.cameras.models import Camera
+    from controlplane.cameras.models import Camera, StorageLeftover
 
     kept = Camera.objects.create(name="kept", stream_url="rtsp://10.0.0.1/a")
     deleted = Camera.objects.create(name="deleted", stream_url="rtsp://10.0.0.1/b")
     now = timezone.now()
-    files: dict[str, list[Path]] = {"kept": [], "deleted": []}
+    files: dict[str, list[Path]] = {}
     for name, camera in (("kept", kept), ("deleted", deleted)):
         segment = record(camera, now - timedelta(minutes=30), storage)
         spooled = storage / "spool" / str(camera.pk) / "x.mp4.json"
         spooled.parent.mkdir(parents=True)
-        spooled.write_text("{}")
         live = storage / "snapshots" / "live"
         live.mkdir(parents=True, exist_ok=True)
         alarm = make_alarm(camera)
-        media = storage / "alarms" / str(alarm.pk // 1000) / f"{alarm.pk}.jpg"
-        media.parent.mkdir(parents=True, exist_ok=True)
-        files[name] = [storage / segment.path, spooled, live / f"{camera.pk}.jpg", live / f"{camera.pk}.key", media,
-                       media.with_suffix(".mp4")]
-        for path in files[name][2:]:
+        media = [storage / "alarms" / str(alarm.pk // 1000) / f"{alarm.pk}{suffix}" for suffix in (".jpg", ".mp4")]
+        Alarm.objects.filter(pk=alarm.pk).update(snapshot_path=str(media[0].relative_to(storage)),
+                                                  replay_path=str(media[1].relative_to(storage)))
+        files[name] = [storage / segment.path, spooled, live / f"{camera.pk}.jpg", live / f"{camera.pk}.key", *media]
+        for path in files[name][1:]:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"x")
-    alarm_of_kept = make_alarm(kept)
-    orphan_media = storage / "alarms" / str(alarm_of_kept.pk // 1000) / f"{alarm_of_kept.pk}.jpg"
-    orphan_media.write_bytes(b"x")
-    Alarm.objects.filter(pk=alarm_of_kept.pk).delete()  # an alarm deleted on its own
+    alone = make_alarm(kept, snapshot_path="alarms/0/alone.jpg")  # an alarm deleted on its own
+    (storage / alone.snapshot_path).write_bytes(b"x")
+    never_here = storage / "segments" / "999"  # a camera this database never had: not its to delete
+    never_here.mkdir()
     deleted_id = deleted.pk
     deleted.delete()  # its segments and alarms go with it (cascade), its files stay
+    Alarm.objects.filter(pk=alone.pk).delete()
+    assert StorageLeftover.objects.count() == 4 + 2 + 1
 
-    # Young leftovers are left alone (a capture loop may still be writing its last file),
+    # Just deleted: left alone (a capture loop may still be writing its last file),
     apply_retention(now)
-    assert all(path.exists() for path in files["deleted"] + [orphan_media])
+    assert all(path.exists() for path in files["deleted"]) and (storage / alone.snapshot_path).exists()
 
-    # and swept once old; nothing of the camera that exists is touched.
-    for path in [*files["deleted"], orphan_media]:
-        age(path, ORPHAN_MIN_AGE + 60)
-    for folder in (storage / "segments" / str(deleted_id), storage / "spool" / str(deleted_id)):
-        age(folder, ORPHAN_MIN_AGE + 60)
+    # and swept once the listing is old; nothing else is touched.
+    StorageLeftover.objects.update(deleted_at=now - timedelta(seconds=ORPHAN_MIN_AGE + 60))
     apply_retention(now)
-    assert not any(path.exists() for path in files["deleted"] + [orphan_media])
+    assert not any(path.exists() for path in files["deleted"]) and not (storage / alone.snapshot_path).exists()
     assert not (storage / "segments" / str(deleted_id)).exists() and not (storage / "spool" / str(deleted_id)).exists()
-    assert all(path.exists() for path in files["kept"])
+    assert all(path.exists() for path in files["kept"]) and never_here.is_dir()
+    assert not StorageLeftover.objects.exists()
+
+
+def test_a_delete_that_rolls_back_lists_nothing(storage: Path) -> None:
+    from django.db import transaction
+
+    from controlplane.cameras.models import Camera, StorageLeftover
+
+    camera = Camera.objects.create(name="gate", stream_url="rtsp://10.0.0.1/a")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        camera.delete()
+        raise RuntimeError("changed my mind")
+    assert Camera.objects.filter(name="gate").exists() and not StorageLeftover.objects.exists()
 
 
 def test_part_files_of_dead_recorders_are_removed_when_old(storage: Path) -> None:
@@ -139,3 +151,4 @@ def test_part_files_of_dead_recorders_are_removed_when_old(storage: Path) -> Non
     writing.write_bytes(b"x")
     apply_retention()
     assert writing.exists() and not dead.exists()
+

@@ -6,7 +6,7 @@
 - ``apply_retention``: deletes segments older than their camera's retention (the video, its
   detections file, and hour/day folders left empty), except those an alarm still needs for its
   replay, and ``.part`` leftovers of crashed recorders; and what deleted cameras and alarms left on
-  storage (their rows went with them): segment folders, spooled entries, live pictures, alarm media.
+  storage (listed at deletion as StorageLeftover): segment and spool folders, live pictures, alarm media.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from analytics.detectors.store import detections_path
 from controlplane.alarms.choices import ReplayStatus
 from controlplane.alarms.models import Alarm
-from controlplane.cameras.models import Camera, Segment
+from controlplane.cameras.models import Camera, Segment, StorageLeftover
 from controlplane.configs import publish as publisher
 from controlplane.configs.actions import ensure_published
 from controlplane.core.redis import client, key
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 REPLAY_MARGIN = timedelta(seconds=130)
 PART_FILE_MAX_AGE = 600  # seconds: a .part file this old belongs to a recorder that died
 # Seconds a deleted camera's or alarm's files are left alone: a capture loop notices the deletion
-# within a second or two, and the sweep never races the last file it writes.
+# within a second or two, so the sweep never races the last file it writes.
 ORPHAN_MIN_AGE = 600
 
 
@@ -109,40 +109,19 @@ def remove_segment_files(path: Path) -> None:
             break
 
 
-def _old(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
-
-
 def sweep_deleted(root: Path) -> int:
-    """Remove files of cameras and alarms that no longer exist; returns how many files and folders.
-
-    Deleting a camera deletes its segment, alarm and delivery rows (cascade) but no file: its
-    ``segments/<id>/`` and ``spool/<id>/`` folders, its live picture and keyframe, and its alarms'
-    snapshots and replays are found here by id. Ids are never reused (auto-increment), so a name
-    whose id has no row is a leftover.
-    """
-    cutoff = time.time() - ORPHAN_MIN_AGE
-    cameras = set(Camera.objects.values_list("pk", flat=True))
+    """Remove the files of deleted cameras and alarms (``StorageLeftover``, listed when they were
+    deleted) once the listing is ORPHAN_MIN_AGE old; returns how many paths were removed."""
+    cutoff = timezone.now() - timedelta(seconds=ORPHAN_MIN_AGE)
     removed = 0
-    for base in (root / "segments", root / "spool"):
-        for folder in base.glob("*"):
-            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in cameras and _old(folder, cutoff):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-    for picture in (root / "snapshots" / "live").glob("*.*"):
-        if picture.stem.isdigit() and int(picture.stem) not in cameras and _old(picture, cutoff):
-            picture.unlink(missing_ok=True)
-            removed += 1
-    for group in (root / "alarms").glob("*"):  # alarms/<id // 1000>/<id>.jpg|.mp4
-        if not group.name.isdigit():
-            continue
-        first = int(group.name) * 1000
-        alarms = set(Alarm.objects.filter(pk__gte=first, pk__lt=first + 1000).values_list("pk", flat=True))
-        for media in group.glob("*.*"):
-            if media.stem.isdigit() and int(media.stem) not in alarms and _old(media, cutoff):
-                media.unlink(missing_ok=True)
-                removed += 1
+    for leftover in StorageLeftover.objects.filter(deleted_at__lt=cutoff).order_by("pk")[:5000]:
+        relative = Path(leftover.path)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            logger.warning("retention: not removing %r: not a path under the storage root", leftover.path)
+        elif (root / relative).is_dir():
+            shutil.rmtree(root / relative, ignore_errors=True)
+        else:
+            (root / relative).unlink(missing_ok=True)
+        leftover.delete()
+        removed += 1
     return removed

@@ -216,3 +216,17 @@ class Segment(models.Model):
                 raise StaleEpochError(f"camera {camera_id}: epoch {epoch} is stale (current {current})")
             last = cls.objects.filter(camera_id=camera_id).order_by("-seq").values_list("seq", flat=True).first()
             return cls.objects.create(camera_id=camera_id, epoch=epoch, seq=(last or 0) + 1, **fields)
+
+
+class StorageLeftover(models.Model):
+    """A path under STORAGE_ROOT whose owner was deleted: a camera's segment and spool folders and
+    live picture, an alarm's snapshot and replay. Their rows go with a delete (cascade), their files
+    do not: the supervisor's retention removes what is listed here once it is a few minutes old
+    (workers.supervisor.sweep_deleted), so a capture loop still stopping never races it. Only what
+    this database deleted is listed, so a host pointed at the wrong database deletes nothing."""
+
+    path = models.CharField(max_length=500)
+    deleted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.path
