@@ -24,7 +24,7 @@ import av
 import cv2
 from av.video.codeccontext import VideoCodecContext
 
-from workers.storage import snapshot_path, write_atomically
+from workers.storage import keyframe_path, snapshot_path, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ SNAPSHOT_WIDTH = 640  # pictures are at most this wide: a panel thumbnail, a zon
 
 class SnapshotUnavailable(Exception):
     """No picture can be made: nothing was recorded yet, or the stored keyframe does not decode."""
-
-
-def keyframe_path(camera_id: int) -> Path:
-    return snapshot_path(camera_id).with_suffix(".key")
 
 
 def save_keyframe(camera_id: int, codec: VideoCodecContext, packet: av.packet.Packet) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.recorder import FinishedSegment
-from workers.storage import write_atomically
+from workers.storage import spool_dir, write_atomically
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,6 @@ class SpooledSegment:
     @property
     def path(self) -> str:
         return str(self.fields["path"])
-
-
-def spool_dir(storage_root: Path, camera_id: int) -> Path:
-    return storage_root / "spool" / str(camera_id)
 
 
 def spool(storage_root: Path, camera_id: int, epoch: int, segment: FinishedSegment) -> Path:

@@ -1,8 +1,8 @@
 """Deleting a camera or an alarm lists its files for the supervisor to remove (StorageLeftover).
 
 Sent inside the delete's transaction (Django's pre_delete), so a rolled-back delete lists nothing.
-The paths follow workers.storage's layout (``segments/<camera>/...``, ``spool/<camera>/``,
-``snapshots/live/<camera>.jpg|.key``); alarm media paths are the alarm's own fields.
+A camera's paths come from workers.storage (the storage layout's one definition); an alarm's media
+paths are its own fields.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from controlplane.cameras.models import Camera, StorageLeftover
+from workers.storage import camera_relpaths
 
 
 def _alarm_media(alarms: QuerySet[Any]) -> list[str]:
@@ -24,8 +25,7 @@ def camera_deleted(sender: Any, instance: Camera, **kwargs: Any) -> None:
     from controlplane.alarms.models import Alarm
 
     # Its alarms' media in one query (their own pre_delete skips a delete that a camera started).
-    paths = [f"segments/{instance.pk}", f"spool/{instance.pk}", f"snapshots/live/{instance.pk}.jpg",
-             f"snapshots/live/{instance.pk}.key", *_alarm_media(Alarm.objects.filter(camera_id=instance.pk))]
+    paths = [*camera_relpaths(instance.pk), *_alarm_media(Alarm.objects.filter(camera_id=instance.pk))]
     StorageLeftover.objects.bulk_create([StorageLeftover(path=p) for p in paths], batch_size=1000)
 
 
