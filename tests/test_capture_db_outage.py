@@ -81,6 +81,9 @@ def _stop_during_an_outage(proxy: TcpProxy, url: str, caplog: pytest.LogCaptureF
     wait_for(lambda: Segment.objects.filter(camera=camera).exists(), timeout=20)
     proxy.cut()
     wait_for(lambda: len(running.loop.pending) >= 2, timeout=15)
+    # That is the instant a segment was finished: give the next one (2 s segments) some packets, so
+    # there is one in progress to keep at the stop (an empty one is rightly dropped).
+    time.sleep(0.6)
     stopped = time.monotonic()
     running.join(timeout=20)
     took = time.monotonic() - stopped
