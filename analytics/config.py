@@ -251,32 +251,81 @@ def split_credentials(url: str) -> tuple[str, str, str] | None:
 
 
 _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]+@")
+#: Query or fragment parameter names whose values are secrets (``password``, ``passwd``, ``pwd``,
+#: ``access_token``, ``apikey``, ``X-Amz-Signature``, ``sig``, ``sessionid``, ...). Matched anywhere
+#: in the name: masking a harmless value (``monkey=1``) costs nothing, showing a secret does.
+_SECRET_NAME = re.compile(r"pass|pwd|token|secret|key|auth|sig|credential|session|jwt", re.IGNORECASE)
+#: ``name=value`` after ``?``, ``&``, ``;`` or ``#`` inside free text (a URL in an error message).
+_PARAM_IN_TEXT = re.compile(r"([?&;#])([^=&;#?\s'\"<>]+)=([^&;#\s'\"<>]*)")
+MASK = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a query parameter of this name holds a secret (its name percent-decoded first)."""
+    return bool(_SECRET_NAME.search(unquote(name)))
 
 
 def mask_text(text: str) -> str:
-    """Any ``scheme://user:pass@`` inside free text (an error message) with the user info masked."""
-    return _USERINFO.sub(r"\1***:***@", text)
+    """Free text (an error message) with every URL's user info and secret query values masked.
+
+    Used by workers (capture errors in the camera status, delivery errors) and wherever an
+    exception's text is shown or logged.
+    """
+    text = _USERINFO.sub(r"\1***:***@", text)
+    return _PARAM_IN_TEXT.sub(lambda m: f"{m[1]}{m[2]}={MASK}" if is_secret_name(m[2]) else m[0], text)
 
 
-_SECRET_QUERY = re.compile(r"(pass(word)?|pwd|token|secret|key|auth)", re.IGNORECASE)
+def _mask_params(params: str) -> str:
+    """``a=1&password=x`` -> ``a=1&password=***`` (``&`` and ``;`` separated, order kept)."""
+    return re.sub(
+        r"([^=&;]+)=([^&;]*)", lambda m: f"{m[1]}={MASK}" if is_secret_name(m[1]) else m[0], params
+    )
 
 
 def mask_url(url: str) -> str:
-    """The URL with any user info and secret-looking query values replaced by ``***``.
+    """The URL with any user info and secret-looking query (and fragment) values replaced by ``***``.
 
-    Used wherever a stream or webhook URL is logged or shown.
+    Used wherever a stream or webhook URL is logged or shown (API, admin, revision snapshots).
     """
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "***"
+        return MASK
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***:***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(
-        f"{k}=***" if _SECRET_QUERY.search(k) else (f"{k}={v}" if sep else k)
-        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, _mask_params(parts.query), _mask_params(parts.fragment)))
+
+
+def unmask_url(url: str, stored: str) -> str:
+    """``url`` with each secret parameter given as ``***`` set back to its value in ``stored``.
+
+    A client that reads a masked URL and sends it back (GET, modify, PUT; an admin form saved
+    unchanged) keeps the secrets it was never shown. The n-th ``password=***`` takes the n-th
+    stored ``password`` value; one with no stored counterpart stays ``***``. Used by
+    ``Camera.clean`` (controlplane.cameras).
+    """
+    if MASK not in url:
+        return url
+    try:
+        new, old = urlsplit(url), urlsplit(stored)
+    except ValueError:
+        return url
+
+    def restore(params: str, stored_params: str) -> str:
+        values: dict[str, list[str]] = {}
+        for name, _, value in (p.partition("=") for p in re.split(r"[&;]", stored_params) if p):
+            values.setdefault(name, []).append(value)
+
+        def one(m: re.Match[str]) -> str:
+            kept = values.get(m[1])
+            if m[2] != MASK or not is_secret_name(m[1]) or not kept:
+                return m[0]
+            return f"{m[1]}={kept.pop(0)}"
+
+        return re.sub(r"([^=&;]+)=([^&;]*)", one, params)
+
+    return urlunsplit((new.scheme, new.netloc, new.path, restore(new.query, old.query),
+                       restore(new.fragment, old.fragment)))
 
 

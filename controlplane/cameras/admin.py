@@ -1,7 +1,9 @@
 """Admin for sites and cameras.
 
 Camera credentials never reach a page: the form offers write-only ``username``/``password``
-fields and a "clear" box instead of the encrypted ``credentials`` column (DESIGN §11).
+fields and a "clear" box instead of the encrypted ``credentials`` column (DESIGN §11). Secrets in
+the stream URL's query (``?password=...``) are shown masked to everyone, in the form too; a form
+sent back with ``***`` keeps the stored values (``Camera.keep_masked_secrets``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, QueryDict
 
-from analytics.config import split_credentials
+from analytics.config import mask_url, split_credentials
 from controlplane.cameras.models import Camera, Site
 from controlplane.core.admin import COMPACT_JSON, SiteScopedAdmin
 from controlplane.zones.models import Zone
@@ -78,6 +80,8 @@ class CameraAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         current = self.instance.get_credentials() if self.instance.pk else None
         if current is not None:
             self.fields["username"].initial = current[0]
+        if self.instance.pk:
+            self.initial["stream_url"] = mask_url(self.instance.stream_url)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -155,7 +159,8 @@ class CameraAdmin(SiteScopedAdmin):
     ]
     list_filter = ["enabled", "site", "detector_model"]
     list_select_related = ["site", "detector_model"]
-    search_fields = ["name", "location", "stream_url", "site__name"]
+    # Not the stream URL: a search is an oracle for the secrets in its query, a letter at a time.
+    search_fields = ["name", "location", "site__name"]
     ordering = ["name"]
     readonly_fields = ["masked_url", "has_credentials", "epoch", "created_at", "updated_at"]
     fieldsets = [
@@ -174,6 +179,14 @@ class CameraAdmin(SiteScopedAdmin):
         # Counted in the list query (one query, sortable), not per row.
         counted: QuerySet[Any] = super().get_queryset(request).annotate(zone_total=Count("zones"))
         return counted
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Who cannot edit the camera sees the masked URL only (a read-only field shows the raw value)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        hidden = {"stream_url", "username", "password", "clear_credentials"}
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for name, opts in fieldsets]
 
     @admin.display(description="Stream URL")
     def masked_url(self, obj: Camera) -> str:

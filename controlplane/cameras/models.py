@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 
-from analytics.config import mask_url, split_credentials
+from analytics.config import MASK, mask_url, split_credentials, unmask_url
 from controlplane.core.fields import EncryptedTextField
 from controlplane.core.validators import validate_stream_url
 
@@ -133,7 +133,20 @@ class Camera(models.Model):
         parts = urlsplit(self.stream_url)
         return mask_url(urlunsplit((parts.scheme, "u:p@" + parts.netloc, parts.path, parts.query, parts.fragment)))
 
+    def keep_masked_secrets(self) -> None:
+        """A URL read masked (``?password=***``) and written back keeps the stored secret values.
+
+        The API and the admin form show stream URLs masked to everyone, so what a client sends
+        back after reading it must not replace the secrets with ``***``.
+        """
+        if self.pk is None or MASK not in self.stream_url:
+            return
+        stored = Camera.objects.filter(pk=self.pk).values_list("stream_url", flat=True).first()
+        if stored:
+            self.stream_url = unmask_url(self.stream_url, stored)
+
     def clean(self) -> None:
+        self.keep_masked_secrets()
         self.move_credentials_out_of_url()
 
     def save(self, *args: Any, **kwargs: Any) -> None:

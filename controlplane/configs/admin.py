@@ -1,12 +1,12 @@
 """Admin for configuration revisions: a read-only history, and rollback for admins (DESIGN §7).
 
 Revisions are never edited (rolling back creates a new one), so the admin cannot add, change or
-delete them. The snapshot is shown without camera credentials: they are encrypted there, but
-even ciphertext does not belong on a page.
+delete them. The snapshot is shown without camera credentials (they are encrypted there, but
+even ciphertext does not belong on a page) and with secrets in stream URLs masked. Users limited
+to some sites see no revision: a revision describes every site.
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.contrib import admin, messages
@@ -19,19 +19,10 @@ from controlplane.configs.actions import restore
 from controlplane.configs.models import ConfigRevision
 from controlplane.core.admin import ReadOnlyAdminMixin, pretty_json
 from controlplane.core.choices import Role
-from controlplane.core.roles import has_role
+from controlplane.core.roles import has_role, is_site_scoped
 
 #: Template adding a one-click button for an admin action on the change page (roll back).
 CHANGE_FORM_WITH_ACTION = "admin/panoptes/change_form_with_action.html"
-
-
-def snapshot_without_credentials(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a revision's snapshot with each camera's ``credentials`` key removed."""
-    shown = copy.deepcopy(snapshot)
-    for camera in shown.get("cameras") or []:
-        if isinstance(camera, dict):
-            camera.pop("credentials", None)
-    return shown
 
 
 @admin.register(ConfigRevision)
@@ -57,9 +48,12 @@ class ConfigRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore
     def camera_count(self, obj: ConfigRevision) -> int:
         return len(obj.snapshot.get("cameras") or [])
 
-    @admin.display(description="Snapshot (camera credentials left out)")
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and not is_site_scoped(request.user)
+
+    @admin.display(description="Snapshot (camera credentials left out, URL secrets masked)")
     def snapshot_pretty(self, obj: ConfigRevision) -> SafeString:
-        return pretty_json(snapshot_without_credentials(obj.snapshot))
+        return pretty_json(obj.shown_snapshot())
 
     @admin.action(description="Roll back to this revision", permissions=["rollback"])
     def roll_back(self, request: HttpRequest, queryset: Any) -> None:

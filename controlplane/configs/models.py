@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+
+from analytics.config import mask_url
 
 
 class ConfigRevision(models.Model):
@@ -25,3 +29,20 @@ class ConfigRevision(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version}"
+
+    def shown_snapshot(self) -> dict[str, Any]:
+        """The snapshot as people see it (API detail, admin page): each camera's encrypted
+        ``credentials`` replaced by ``has_credentials``, and secrets in its stream URL masked."""
+        snapshot: dict[str, Any] = self.snapshot
+        return {
+            **snapshot,
+            "cameras": [
+                {
+                    **{k: v for k, v in cam.items() if k != "credentials"},
+                    "stream_url": mask_url(str(cam.get("stream_url", ""))),
+                    "has_credentials": bool(cam.get("credentials")),
+                }
+                for cam in snapshot.get("cameras") or []
+                if isinstance(cam, dict)
+            ],
+        }

@@ -26,6 +26,16 @@ def has_role(user: Any, needed: Role) -> bool:
     return Role.rank(role_of(user)) >= Role.rank(needed)
 
 
+def is_site_scoped(user: Any) -> bool:
+    """Whether the user sees only some sites: a member of a site who is not an admin.
+
+    Used where data spans every site and cannot be cut per site (configuration revisions).
+    """
+    if not user.is_authenticated or role_of(user) == Role.ADMIN:
+        return False
+    return bool(user.panoptes_sites.exists())
+
+
 def scope_to_sites(queryset: QuerySet[Any], user: Any, site_field: str | None) -> QuerySet[Any]:
     """Restrict a queryset to the sites the user belongs to.
 

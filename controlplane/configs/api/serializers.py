@@ -1,24 +1,30 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from controlplane.configs.models import ConfigRevision
 
 
 class RevisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    """A revision; camera credentials inside the snapshot are removed from API output."""
-
-    snapshot = serializers.SerializerMethodField()
+    """A revision in a list: what changed, when and by whom, without its snapshot (a snapshot of a
+    large installation is megabytes; read one revision for it)."""
 
     class Meta:
         model = ConfigRevision
-        fields = ["version", "created_at", "author_name", "comment", "content_hash", "restored_from", "snapshot"]
+        fields = ["version", "created_at", "author_name", "comment", "content_hash", "restored_from"]
         read_only_fields = fields
 
-    def get_snapshot(self, revision: ConfigRevision) -> dict:  # type: ignore[type-arg]
-        snapshot = dict(revision.snapshot)
-        snapshot["cameras"] = [
-            {**{k: v for k, v in cam.items() if k != "credentials"}, "has_credentials": bool(cam.get("credentials"))}
-            for cam in snapshot.get("cameras", [])
-        ]
-        return snapshot
+
+class RevisionDetailSerializer(RevisionSerializer):
+    """One revision with its snapshot; camera credentials are left out and URL secrets masked."""
+
+    snapshot = serializers.SerializerMethodField()
+
+    class Meta(RevisionSerializer.Meta):
+        fields = [*RevisionSerializer.Meta.fields, "snapshot"]
+        read_only_fields = fields
+
+    def get_snapshot(self, revision: ConfigRevision) -> dict[str, Any]:
+        return revision.shown_snapshot()
