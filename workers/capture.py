@@ -201,6 +201,9 @@ class CaptureLoop:
         self.db_retry_at = 0.0
         self.db_retry_delay = DB_RETRY_FIRST
         self.held_recorded = 0  # segments recorded since the outage began (for the recovery log)
+        # The path whose record failed with a DatabaseError: the connection may have dropped while
+        # the commit's reply was in flight, so its row may exist. Looked up before recording again.
+        self.unconfirmed: str | None = None
         self.meter = Meter()
         self.status_at = 0.0
         self.snapshot_at = 0.0
@@ -261,7 +264,10 @@ class CaptureLoop:
         recorded, refused = [], []
         with transaction.atomic():
             for entry in entries:
-                if Segment.objects.filter(camera_id=self.camera_id, path=entry.path).exists():
+                row = Segment.objects.filter(camera_id=self.camera_id, path=entry.path).first()
+                if row is not None:  # its commit went through after all: announce it if it never was
+                    if row.announced_at is None:
+                        recorded.append(row)
                     continue
                 if not (self.storage / entry.path).is_file():
                     refused.append(entry)
@@ -459,7 +465,7 @@ class CaptureLoop:
         while self.pending:
             segment = self.pending[0]
             try:
-                row = Segment.record(
+                row = self.recorded_row(segment.relative_path) or Segment.record(
                     camera_id=self.camera_id, epoch=self.lease.epoch, start_time=segment.start_time,
                     end_time=segment.end_time, path=segment.relative_path, size_bytes=segment.size_bytes,
                     discontinuity=segment.discontinuity,
@@ -471,9 +477,11 @@ class CaptureLoop:
                 self.lease.lose()  # another owner took over: stop
                 continue
             except DatabaseError as exc:
+                self.unconfirmed = segment.relative_path
                 self.database_down(exc)
                 return False
             self.pending.popleft()
+            self.unconfirmed = None
             self.failures = 0
             self.last_segment_at = segment.end_time
             if self.db_down_since is not None:
@@ -484,6 +492,15 @@ class CaptureLoop:
                         self.camera_id, time.monotonic() - self.db_down_since, self.held_recorded)
             self.db_down_since, self.db_retry_at, self.held_recorded = None, 0.0, 0
         return True
+
+    def recorded_row(self, path: str) -> Segment | None:
+        """The row of a segment whose last record attempt may have committed after all, else None."""
+        if path != self.unconfirmed:
+            return None
+        row = Segment.objects.filter(camera_id=self.camera_id, path=path).first()
+        if row is not None:
+            logger.info("camera %s: %s was recorded although its commit was not confirmed", self.camera_id, path)
+        return row
 
     def database_down(self, exc: DatabaseError) -> None:
         now = time.monotonic()
@@ -520,8 +537,10 @@ class CaptureLoop:
             logger.error("camera %s: the database is still unavailable and spooling failed (%s); %d complete"
                          " segment file(s) left unrecorded: %s", self.camera_id, exc, len(paths), ", ".join(paths))
             return
+        # The unconfirmed one may already have a row; the next owner looks before recording it.
+        unconfirmed = f" ({self.unconfirmed}: its commit was not confirmed)" if self.unconfirmed in paths else ""
         logger.error("camera %s: the database is still unavailable; %d complete segment file(s) spooled for the"
-                     " camera's next owner to record: %s", self.camera_id, len(paths), ", ".join(paths))
+                     " camera's next owner to record%s: %s", self.camera_id, len(paths), unconfirmed, ", ".join(paths))
         self.pending.clear()
 
     def save_snapshot(self, packet: av.packet.Packet) -> None:
