@@ -196,7 +196,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "controlplane.core.pagination.PanoptesPagination",  # page size and bounds there
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "controlplane.core.schema.PanoptesAutoSchema",  # documents the error responses
     "EXCEPTION_HANDLER": "controlplane.core.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

@@ -20,7 +20,9 @@ class WebhookEndpointSerializer(CleanModelSerializer):
 
 
 class AlarmHistorySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(  # null: the system, or a deleted user
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AlarmHistory
@@ -29,8 +31,13 @@ class AlarmHistorySerializer(serializers.ModelSerializer):  # type: ignore[type-
 
 
 class AlarmSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null until someone acknowledges or closes the alarm, and again once that user is deleted
+    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     has_snapshot = serializers.SerializerMethodField()
     history = AlarmHistorySerializer(many=True, read_only=True)
 

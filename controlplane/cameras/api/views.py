@@ -38,7 +38,7 @@ class CameraViewSet(PanoptesViewSet):
         return Response({"camera": camera.pk, **read_status(client(), [camera.pk])[camera.pk]})
 
     @extend_schema(responses=CameraStatusSerializer(many=True))
-    @action(detail=False, methods=["get"], url_path="status")
+    @action(detail=False, methods=["get"], url_path="status", pagination_class=None)  # one list, not pages
     def status_list(self, request: Request) -> Response:
         """Live capture status of every camera in scope."""
         ids = list(self.filter_queryset(self.get_queryset()).values_list("pk", flat=True))
