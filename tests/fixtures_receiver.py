@@ -15,9 +15,11 @@ RECEIVER = Path(__file__).with_name("receiver.py")
 
 
 class ReceiverProcess:
-    def __init__(self, log: Path, scripts: dict[str, str]) -> None:
+    def __init__(self, log: Path, scripts: dict[str, str], tls: tuple[Path, Path] | None = None) -> None:
         self.log = log
         args = [sys.executable, str(RECEIVER), "--port", "0", "--log", str(log)]
+        if tls:
+            args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         for path, actions in scripts.items():
             args += ["--script", f"{path}={actions}"]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -53,12 +55,14 @@ class ReceiverProcess:
 
 @pytest.fixture
 def webhook_receiver(tmp_path: Path, settings: Any) -> Iterator[Callable[..., ReceiverProcess]]:
-    """``webhook_receiver({"/a": "500,500,200"})`` starts a receiver; loopback is admitted for webhooks."""
+    """``webhook_receiver({"/a": "500,500,200"})`` starts a receiver; loopback is admitted for webhooks.
+
+    ``webhook_receiver(tls=(cert, key))`` answers HTTPS with that certificate."""
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     started: list[ReceiverProcess] = []
 
-    def start(scripts: dict[str, str] | None = None) -> ReceiverProcess:
-        receiver = ReceiverProcess(tmp_path / f"receiver-{len(started)}.jsonl", scripts or {})
+    def start(scripts: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None) -> ReceiverProcess:
+        receiver = ReceiverProcess(tmp_path / f"receiver-{len(started)}.jsonl", scripts or {}, tls)
         started.append(receiver)
         return receiver
 

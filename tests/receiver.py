@@ -7,12 +7,14 @@ sees a request that the receiver then hangs on. ``--script PATH=ACTIONS`` answer
 PATH in turn with ACTIONS (the last one repeats): a status code (``200``, ``500``, ``400``, ``429``),
 ``hang:S`` (sleep S seconds, then 200) or ``accept-hang:S`` (the same; the name says what it is
 for: the delivering worker is killed while it waits). Unscripted paths answer 200. The chosen port
-is printed on stdout as ``PORT <n>``.
+is printed on stdout as ``PORT <n>``. With ``--tls-cert``/``--tls-key`` it speaks HTTPS and logs the
+server name each client asked for (SNI) as ``sni``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +24,13 @@ from typing import Any
 class Receiver(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, log: str, scripts: dict[str, list[str]]) -> None:
+    def __init__(self, port: int, log: str, scripts: dict[str, list[str]], tls: tuple[str, str] | None = None) -> None:
         super().__init__(("127.0.0.1", port), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            context.sni_callback = lambda sock, name, _ctx: setattr(sock, "sni", name)  # type: ignore[assignment]
+            self.socket = context.wrap_socket(self.socket, server_side=True)
         self.log_path = log
         self.scripts = scripts
         self.counts: dict[str, int] = {}
@@ -50,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode()
         action = self.server.next_action(self.path)
         self.server.record({"t": time.time(), "path": self.path, "headers": dict(self.headers.items()), "body": body,
-                            "action": action})
+                            "action": action, "sni": getattr(self.connection, "sni", None)})
         if action.startswith(("hang:", "accept-hang:")):
             time.sleep(float(action.split(":", 1)[1]))
             action = "200"
@@ -71,12 +78,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--log", required=True)
     parser.add_argument("--script", action="append", default=[], help="PATH=ACTION,ACTION,...")
+    parser.add_argument("--tls-cert", help="PEM certificate chain: answer HTTPS")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args()
     scripts = {}
     for item in args.script:
         path, _, actions = item.partition("=")
         scripts[path] = actions.split(",")
-    server = Receiver(args.port, args.log, scripts)
+    server = Receiver(args.port, args.log, scripts, (args.tls_cert, args.tls_key) if args.tls_cert else None)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 

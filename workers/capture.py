@@ -29,6 +29,7 @@ import av.stream
 import redis
 from av.video.codeccontext import VideoCodecContext
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from analytics.config import CameraConfig, mask_text, mask_url
 from controlplane.cameras.models import Camera, Segment, StaleEpochError
 from controlplane.core.fields import decrypt
 from controlplane.core.redis import client, key
+from controlplane.core.validators import media_file_target
 from workers.config import CameraGone, camera_config
 from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
@@ -347,6 +349,12 @@ class CaptureLoop:
         self.publish_status(force=True)
         url = stream_url_with_credentials(self.config)
         scheme = urlsplit(url).scheme
+        if scheme == "file":
+            try:  # ffmpeg opens exactly the path checked now: canonical, inside PANOPTES_MEDIA_DIRS
+                url = media_file_target(url)
+            except ValidationError as exc:
+                self.fail(ValueError("; ".join(exc.messages)))
+                return False
         options = {"protocol_whitelist": PROTOCOLS.get(scheme, "")}
         if scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = "tcp"

@@ -4,8 +4,10 @@
   transaction, so an alarm and its outbox rows commit together.
 - ``deliver`` claims a due row with a conditional update (``next_attempt_at`` moved past the request
   timeouts, ``attempts`` + 1), sends it, and settles it: delivered on 2xx (MQTT: PUBACK), retried
-  with capped exponential backoff and jitter on 5xx/408/429/timeouts/connection errors, dead at once
-  on other statuses, dead after ``PANOPTES_DELIVERY_MAX_ATTEMPTS``. A worker killed mid-request
+  with capped exponential backoff and jitter on 5xx/408/429/timeouts/connection errors/DNS failures,
+  dead at once on other statuses and on refused addresses, dead after ``PANOPTES_DELIVERY_MAX_ATTEMPTS``.
+  A webhook's host is resolved and checked at every attempt, and the request goes to exactly the
+  addresses checked (``post_pinned``): a DNS answer that changes in between cannot reach loopback. A worker killed mid-request
   leaves its claim to expire; the row goes out again with the same ``webhook-id`` and
   ``Idempotency-Key``, so receivers can deduplicate (at-least-once, never silently dropped).
 - ``dispatch_due`` (beat, `control` queue) re-sends what is due and lost messages would strand:
@@ -16,16 +18,18 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import certifi
 import paho.mqtt.client as mqtt
-import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,7 +42,7 @@ from analytics.config import mask_text
 from controlplane.alarms.choices import AlarmEventType, DeliveryChannel, DeliveryState, ReplayStatus
 from controlplane.alarms.models import Alarm, AlarmDelivery, WebhookEndpoint
 from controlplane.alarms.payloads import alarm_event
-from controlplane.core.validators import validate_webhook_url
+from controlplane.core.validators import UnresolvedHost, WebhookTarget, webhook_signing_key, webhook_target
 from workers.dispatch import send, send_delivery
 
 logger = logging.getLogger(__name__)
@@ -140,8 +144,9 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
 
 # --- webhooks ------------------------------------------------------------------------------------
 def signer(secret: str) -> Webhook:
-    """A ``whsec_<base64>`` secret is a Standard Webhooks key; any other string is used as its UTF-8 bytes."""
-    return Webhook(secret) if secret.startswith("whsec_") else Webhook(secret.encode())
+    """A ``whsec_<base64>`` secret is a Standard Webhooks key; any other string is used as its UTF-8 bytes.
+    Raises ValidationError for a secret that cannot sign (stored before WebhookEndpoint.clean checked it)."""
+    return Webhook(webhook_signing_key(secret))
 
 
 def signed_headers(secret: str, message_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
@@ -156,40 +161,59 @@ def signed_headers(secret: str, message_id: str, body: str, at: datetime | None 
     }
 
 
-_local = threading.local()
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The public CAs (certifi's, as requests used), loaded once: not per connection."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-def _http() -> requests.Session:
-    """One session per thread (connection reuse). Environment proxies are ignored: the SSRF check
-    above is about the address we connect to."""
-    session: requests.Session | None = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-        session.trust_env = False
-    return session
+def post_pinned(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    """POST to the addresses that were checked, never resolving the name again (DNS rebinding).
+
+    The addresses are tried in turn while connecting fails, as a resolving client would. Host
+    header, TLS SNI and the certificate's name check use the URL's host name. One connection per
+    attempt (closed by the caller); environment proxies are never used. Raises urllib3's errors.
+    """
+    timeout = urllib3.Timeout(connect=settings.DELIVERY_CONNECT_TIMEOUT, read=settings.DELIVERY_READ_TIMEOUT)
+    pool: urllib3.HTTPConnectionPool
+    for i, address in enumerate(target.addresses):
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(str(address), target.port, maxsize=1, ssl_context=tls_context(),
+                                               server_hostname=target.hostname)
+        else:
+            pool = urllib3.HTTPConnectionPool(str(address), target.port, maxsize=1)
+        try:
+            return pool.urlopen("POST", target.request_target, body=body,
+                                headers={**headers, "Host": target.host_header}, redirect=False, retries=False,
+                                timeout=timeout, preload_content=False, assert_same_host=False)
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
+            if i == len(target.addresses) - 1:
+                raise
+    raise AssertionError("a webhook target has at least one address")
 
 
 def post_webhook(endpoint: WebhookEndpoint, message_id: str, body: str) -> Outcome:
     try:
-        # Again at send time: DNS answers change after the endpoint was validated.
-        validate_webhook_url(endpoint.url)
+        # Resolved and checked at every attempt; the request goes to exactly these addresses.
+        target = webhook_target(endpoint.url)
+        headers = signed_headers(endpoint.secret, message_id, body)
+    except UnresolvedHost as exc:
+        return Outcome(False, True, None, f"DNS: {'; '.join(exc.messages)}")  # DNS trouble passes: retry
     except ValidationError as exc:
         return Outcome(False, False, None, f"refused: {'; '.join(exc.messages)}")
-    headers = signed_headers(endpoint.secret, message_id, body)
     try:
-        response = _http().post(
-            endpoint.url, data=body.encode(), headers=headers, allow_redirects=False, stream=True,
-            timeout=(settings.DELIVERY_CONNECT_TIMEOUT, settings.DELIVERY_READ_TIMEOUT),
-        )
+        response = post_pinned(target, body.encode(), headers)
         try:
-            excerpt = response.raw.read(RESPONSE_READ_MAX, decode_content=True).decode(errors="replace")
+            excerpt = response.read(RESPONSE_READ_MAX, decode_content=True).decode(errors="replace")
         finally:
             response.close()
-    except requests.Timeout as exc:
-        return Outcome(False, True, None, f"timeout: {mask_text(str(exc))}")
-    except requests.RequestException as exc:
+    except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError subclass in urllib3 2)
         return Outcome(False, True, None, f"connection error: {mask_text(str(exc))}")
-    code = response.status_code
+    except urllib3.exceptions.TimeoutError as exc:
+        return Outcome(False, True, None, f"timeout: {mask_text(str(exc))}")
+    except urllib3.exceptions.HTTPError as exc:
+        return Outcome(False, True, None, f"connection error: {mask_text(str(exc))}")
+    code = response.status
     detail = f"HTTP {code} {response.reason}: {excerpt.strip()}"
     if 200 <= code < 300:
         return Outcome(True, False, code, detail)

@@ -18,7 +18,7 @@ from controlplane.alarms.choices import (
     SeverityChoices,
 )
 from controlplane.core.fields import EncryptedTextField
-from controlplane.core.validators import validate_webhook_url
+from controlplane.core.validators import validate_webhook_url, webhook_signing_key
 
 
 def _validate_slugs(value: Any) -> None:
@@ -47,6 +47,13 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.secret:
+            try:
+                webhook_signing_key(self.secret)  # the key workers.delivery signs with
+            except ValidationError as exc:
+                raise ValidationError({"secret": exc.messages}) from None
 
     def wants(self, alarm: Alarm) -> bool:
         if not self.enabled or Severity(alarm.severity).rank < Severity(self.min_severity).rank:
