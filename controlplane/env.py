@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import unicodedata
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -50,6 +51,27 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
+    """A URL with one of ``schemes`` ("" when unset): no control characters or spaces (they would
+    end up inside a protocol request), well-formed brackets, a port from 1 to 65535."""
+    raw = os.environ.get(name, default)
+    if not raw:
+        return ""
+    bad = next((ch for ch in raw if ch.isspace() or unicodedata.category(ch)[0] == "C"), None)
+    if bad is not None:
+        raise ImproperlyConfigured(f"{name} holds a control character or space ({bad!r}); percent-encode it")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError when out of range or not a number)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must be a {'/'.join(schemes)} URL with a host")
+    if parts.port == 0:
+        raise ImproperlyConfigured(f"{name}: the port must be from 1 to 65535")
+    return raw
 
 
 def env_path(name: str, default: Path) -> Path:

@@ -17,6 +17,7 @@ from controlplane.env import (
     env_list,
     env_path,
     env_str,
+    env_url,
     local_secret,
 )
 
@@ -167,7 +168,7 @@ ANALYSIS_GAP_WAIT = env_int("PANOPTES_ANALYSIS_GAP_WAIT", 30, minimum=1)
 RETENTION_SECONDS = env_int("PANOPTES_RETENTION_SECONDS", 300, minimum=10)  # how often retention runs
 # Alarm delivery (workers.delivery, workers.replay; DESIGN §6).
 # Absolute base of the links put in webhook payloads (signed, expiring snapshot/replay URLs).
-PUBLIC_URL = env_str("PANOPTES_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_URL = env_url("PANOPTES_PUBLIC_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
 MEDIA_URL_TTL = env_int("PANOPTES_MEDIA_URL_TTL", 7 * 24 * 3600, minimum=60)  # seconds a signed link works
 DELIVERY_CONNECT_TIMEOUT = env_int("PANOPTES_DELIVERY_CONNECT_TIMEOUT", 5, minimum=1)
 DELIVERY_READ_TIMEOUT = env_int("PANOPTES_DELIVERY_READ_TIMEOUT", 10, minimum=1)
@@ -179,7 +180,7 @@ DELIVERY_CLAIM_SECONDS = env_int(
     "PANOPTES_DELIVERY_CLAIM_SECONDS", DELIVERY_CONNECT_TIMEOUT + DELIVERY_READ_TIMEOUT + 15, minimum=1
 )
 # MQTT sink: empty disables it; mqtt://user:pass@host:1883 (credentials never logged).
-MQTT_URL = env_str("PANOPTES_MQTT_URL")
+MQTT_URL = env_url("PANOPTES_MQTT_URL", schemes=("mqtt", "mqtts"))
 MQTT_TOPIC_PREFIX = env_str("PANOPTES_MQTT_TOPIC_PREFIX", "panoptes")
 # How long a replay waits for its post-roll segments before it is cut from what exists.
 REPLAY_WAIT = env_int("PANOPTES_REPLAY_WAIT", 60, minimum=1)

@@ -214,6 +214,44 @@ def test_the_capture_worker_opens_only_the_checked_path_even_for_a_row_stored_un
         wait_for(lambda: status(canonical).get("state") == "streaming", timeout=15)
 
 
+def test_the_capture_worker_does_not_follow_an_http_stream_redirect(live_db: Any, settings: Any, tmp_path: Path) -> None:
+    """A public stream URL that answers 302 to the metadata address must not be followed: the
+    check saw only the first host (ffmpeg follows redirects unless told not to)."""
+    import http.server
+    import threading
+
+    from capture_helpers import LoopThread, clear_lease_grace, wait_for
+
+    from controlplane.cameras.models import Camera
+    from controlplane.core.redis import client
+    from workers.status import read_status
+
+    hits: list[str] = []
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            hits.append(self.path)
+            self.send_response(302 if self.path == "/live" else 404)
+            self.send_header("Location", "/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    clear_lease_grace()
+    camera = Camera.objects.create(name="redirect", stream_url=f"http://127.0.0.1:{server.server_address[1]}/live")
+    try:
+        with LoopThread(camera.pk):
+            wait_for(lambda: read_status(client(), [camera.pk])[camera.pk].get("last_error"), timeout=15)
+    finally:
+        server.shutdown()
+    assert "/live" in hits and "/latest/meta-data/" not in hits
+
+
 # --- webhook URLs -------------------------------------------------------------------------------
 def endpoint_payload(**fields: Any) -> dict[str, Any]:
     return {"secret": GOOD_SECRET, **fields}
@@ -331,3 +369,32 @@ def test_the_admin_forms_show_bad_urls_and_secrets_as_field_errors(root: Client,
         if response.status_code != 200 or not errors or field not in errors:
             missed.append(f"endpoint {url!r} {secret[:12]!r} -> {response.status_code} {errors}")
     assert missed == []
+
+
+# --- URLs from the environment ------------------------------------------------------------------
+def test_the_mqtt_and_public_urls_from_the_environment_refuse_control_characters_and_bad_ports(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from controlplane.env import env_url
+
+    for value in ["mqtt://broker\r\n:1883", "mqtt://bro ker:1883", "mqtt://broker:99999", "mqtt://[broker:1883",
+                  "http://broker:1883", "mqtt://broker:1883/\x1b[0m"]:
+        monkeypatch.setenv("X_MQTT", value)
+        with pytest.raises(ImproperlyConfigured, match="X_MQTT"):
+            env_url("X_MQTT", schemes=("mqtt", "mqtts"))
+    monkeypatch.setenv("X_MQTT", "mqtts://u:p%40ss@broker.example.test:8883")
+    assert env_url("X_MQTT", schemes=("mqtt", "mqtts")) == "mqtts://u:p%40ss@broker.example.test:8883"
+    monkeypatch.delenv("X_MQTT")
+    assert env_url("X_MQTT", schemes=("mqtt", "mqtts")) == ""
+
+    # And the settings use it: a worker refuses to start with a newline in its MQTT URL.
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PANOPTES_MQTT")}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parent.parent,
+                            env={**env, "PANOPTES_MQTT_URL": "mqtt://broker:1883\r\nX", "PANOPTES_VAR_DIR": str(tmp_path)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "PANOPTES_MQTT_URL" in result.stderr

@@ -358,6 +358,8 @@ class CaptureLoop:
         options = {"protocol_whitelist": PROTOCOLS.get(scheme, "")}
         if scheme in ("rtsp", "rtsps"):
             options["rtsp_transport"] = "tcp"
+        if scheme in ("http", "https"):
+            options["max_redirects"] = "0"  # the URL's host was checked (DESIGN §11), a redirect's never is
         if scheme != "file":
             # Stall detection by ffmpeg's own socket timeout ("timeout", in microseconds, for
             # rtsp, tcp and http since FFmpeg 5): no data for STALL_SECONDS fails the read. The
