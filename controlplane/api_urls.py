@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
@@ -11,6 +10,7 @@ from controlplane.alarms.api.views import AlarmDeliveryViewSet, AlarmViewSet, We
 from controlplane.algorithms.api.views import AlgorithmViewSet, BindingViewSet
 from controlplane.cameras.api.views import CameraViewSet, SegmentViewSet, SiteViewSet
 from controlplane.configs.api.views import RevisionViewSet
+from controlplane.core.api_auth import ObtainTokenView
 from controlplane.core.api_users import UserViewSet
 from controlplane.detectors.api.views import DetectorModelViewSet
 from controlplane.zones.api.views import ZoneViewSet
@@ -31,7 +31,7 @@ router.register("users", UserViewSet)
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
     # The schema describes the API's shape, not its data, so it is public (integrators and
     # schemathesis read it before they have a token); every data endpoint needs authentication.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

@@ -185,6 +185,18 @@ MQTT_TOPIC_PREFIX = env_str("PANOPTES_MQTT_TOPIC_PREFIX", "panoptes")
 # How long a replay waits for its post-roll segments before it is cut from what exists.
 REPLAY_WAIT = env_int("PANOPTES_REPLAY_WAIT", 60, minimum=1)
 
+# Login throttling (controlplane.core.throttling; DESIGN §11): failed password checks (admin login
+# and POST /api/v1/auth/token/) counted in Redis; at a limit, logins are refused, the right
+# password too, until LOGIN_LOCKOUT_SECONDS after the first counted failure.
+AUTHENTICATION_BACKENDS = ["controlplane.core.throttling.ThrottledModelBackend"]
+LOGIN_FAILURES_PER_USER = env_int("PANOPTES_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+# Higher than per user: people behind one NAT share an address.
+LOGIN_FAILURES_PER_ADDRESS = env_int("PANOPTES_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("PANOPTES_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Reverse proxies in front of the panel that append the client's address to X-Forwarded-For
+# (0: the connection's own address counts, and X-Forwarded-For is ignored).
+NUM_PROXIES = env_int("PANOPTES_NUM_PROXIES", 0, minimum=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

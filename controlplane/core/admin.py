@@ -55,3 +55,6 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from controlplane.core import admin_accounts  # noqa: E402,F401  (registers the accounts' admin)
