@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "controlplane.detectors",
     "controlplane.alarms",
     "controlplane.configs",
+    "controlplane.panel",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +121,17 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
+# The panel's front-end libraries come from node_modules (package.json, installed by `npm ci`):
+# the panel's finder serves only the files it names (controlplane.panel.finders.VENDOR_FILES).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "controlplane.panel.finders.NodeModulesFinder",
+]
+NODE_MODULES = env_path("PANOPTES_NODE_MODULES", BASE_DIR / "node_modules")
+LOGIN_URL = "panel:login"
+LOGIN_REDIRECT_URL = "panel:wall"
+LOGOUT_REDIRECT_URL = "panel:login"
 
 # --- Panoptes ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -134,6 +146,14 @@ MEDIA_DIRS = [Path(p).expanduser().resolve() for p in env_list("PANOPTES_MEDIA_D
 WEBHOOK_ALLOWED_NETWORKS = env_list("PANOPTES_WEBHOOK_ALLOWED_NETWORKS")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# Channels (panel and integrator WebSockets, controlplane.panel): events from every process
+# (workers publish alarms) reach every web process through Redis, under this installation's prefix.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+    }
+}
 
 # Capture (workers.capture; DESIGN §4). Seconds.
 # 10 s lease: survives a 3 s Redis stall and a 5 s stream stall with renewals every 2 s.

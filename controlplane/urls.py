@@ -11,7 +11,8 @@ admin.site.site_title = "Panoptes"
 admin.site.index_title = "Control panel"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/panel/", permanent=False)),
+    path("panel/", include("controlplane.panel.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("controlplane.api_urls")),
     path("media/alarms/<str:token>", alarm_media, name="alarm-media"),

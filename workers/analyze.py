@@ -29,6 +29,7 @@ from controlplane.alarms.models import Alarm, AlarmHistory
 from controlplane.algorithms.models import AlgorithmBinding
 from controlplane.cameras.models import DetectState, Segment
 from controlplane.core.redis import client, key
+from controlplane.panel.events import publish_alarm
 from controlplane.zones.models import Zone
 from workers.config import CameraGone, camera_config_at, detector_model
 from workers.delivery import create_deliveries
@@ -159,4 +160,5 @@ def announce_alarm(alarm: Alarm) -> None:
                       maxlen=10_000, approximate=True)
     except RedisError as exc:
         logger.warning("alarm %s: not put on the alarms stream (%s)", alarm.pk, exc)
+    publish_alarm(alarm.pk, AlarmEventType.CREATED)  # open panels and integrator sockets (controlplane.panel)
     send("panoptes.alarm_created", alarm.pk)

@@ -31,6 +31,7 @@ from controlplane.alarms import media
 from controlplane.alarms.choices import AlarmEventType, ReplayStatus
 from controlplane.alarms.models import Alarm
 from controlplane.cameras.models import Segment
+from controlplane.panel.events import publish_alarm_after_commit
 from workers.delivery import create_deliveries, send_after_commit
 from workers.storage import write_atomically
 
@@ -172,6 +173,7 @@ def finish(alarm: Alarm, status: str, *, note: str = "", path: str = "", clip: C
         if path:
             alarm.refresh_from_db()
             send_after_commit(create_deliveries(alarm, AlarmEventType.REPLAY_READY))
+            publish_alarm_after_commit(alarm.pk, AlarmEventType.REPLAY_READY)
     logger.info("alarm %s: replay %s%s", alarm.pk, status, f" ({note})" if note else "")
     return status
 

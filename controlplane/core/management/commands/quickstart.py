@@ -10,7 +10,7 @@ Every step is idempotent, so the command can be run again at any time:
 4. Publish the latest configuration revision to Redis.
 5. With ``--demo``: register demo cameras on the shared footage, served by a real RTSP server
    (tests/rtsp/server.py, GStreamer from Debian packages) started as one more role.
-6. Run the roles in the foreground until Ctrl-C (panel, capture, control, gpu and analysis workers, beat),
+6. Run the roles in the foreground until Ctrl-C (panel under daphne, capture, control, gpu and analysis workers, beat),
    unless ``--no-serve``.
 """
 from __future__ import annotations
@@ -164,7 +164,8 @@ class Command(BaseCommand):
         else:
             who = "your superuser account"
         self.stdout.write(self.style.SUCCESS("\nPanoptes is set up."))
-        self.stdout.write(f"  Log in:    {url}admin/  ({who})")
+        self.stdout.write(f"  Panel:     {url}panel/  ({who})")
+        self.stdout.write(f"  Admin:     {url}admin/")
         self.stdout.write(f"  API docs:  {url}api/v1/docs/")
         self.stdout.write(
             f"  API token: curl -X POST -d username={ADMIN_USERNAME} "
@@ -174,12 +175,10 @@ class Command(BaseCommand):
 
     def roles(self, addr: str, port: int) -> list[Role]:
         """Every role of the platform on this machine (DESIGN §2), as foreground children."""
-        host = f"[{addr}]" if ":" in addr else addr
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
         celery = (sys.executable, "-m", "celery", "-A", "workers")
         return [
-            # No autoreloader: it would run this whole command again in a child process.
-            Role("web", (sys.executable, manage, "runserver", "--noreload", f"{host}:{port}")),
+            # The panel, admin, API and WebSockets (/ws/v1/events/) under the ASGI server of production.
+            Role("web", (sys.executable, "-m", "daphne", "--bind", addr, "--port", str(port), "controlplane.asgi:application")),
             Role("capture", (*celery, "worker", "-Q", "capture", "-P", "threads", "-c", "16", "-n", "capture@%h", "-l", "INFO")),
             Role("control", (*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO")),
             # Detection: one process, model loaded lazily in it (no fork after load); its threads decode

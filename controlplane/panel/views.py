@@ -1,0 +1,165 @@
+"""The operator panel's pages: thin over the API's querysets, filters and alarm actions.
+
+Every page needs a role (controlplane.panel.auth.role_required); every queryset is scoped to the
+user's sites with controlplane.core.roles.scope_to_sites, as the API's viewsets are.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from controlplane.alarms.api.serializers import CloseSerializer
+from controlplane.alarms.api.views import AlarmFilter
+from controlplane.alarms.choices import AlarmStatus, SeverityChoices
+from controlplane.alarms.models import Alarm, AlarmDelivery
+from controlplane.cameras.models import Camera, Site
+from controlplane.core.choices import Role
+from controlplane.core.redis import client
+from controlplane.core.roles import role_of, scope_to_sites
+from controlplane.panel.auth import can_operate, role_required
+from workers.status import CaptureState, read_status
+
+WALL_PAGE = 48  # tiles per page: a 1,000-camera fleet is 21 pages; each page reads 48 statuses
+ALARM_PAGE = 50
+OPEN = (AlarmStatus.NEW, AlarmStatus.ACKNOWLEDGED)
+
+
+def page_of(request: HttpRequest, items: Any, size: int) -> Page:  # type: ignore[type-arg]
+    return Paginator(items, size).get_page(request.GET.get("page"))
+
+
+def query_without_page(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()
+
+
+# --- camera wall -------------------------------------------------------------------------------
+@role_required(Role.VIEWER)
+def wall(request: HttpRequest) -> HttpResponse:
+    cameras = scope_to_sites(Camera.objects.select_related("site"), request.user, "site").order_by("name")
+    sites = visible_sites(request.user)
+    site, tag, state = request.GET.get("site", ""), request.GET.get("tag", "").strip(), request.GET.get("state", "")
+    if site.isdigit():
+        cameras = cameras.filter(site_id=int(site))
+    if tag:
+        cameras = with_tag(cameras, tag)
+    if state in CaptureState:
+        statuses = read_status(client(), list(cameras.values_list("pk", flat=True)))
+        cameras = cameras.filter(pk__in=[cid for cid, s in statuses.items() if s.get("state") == state])
+    cameras = cameras.annotate(open_alarms=Count("alarms", filter=Q(alarms__status__in=OPEN)))
+    page = page_of(request, cameras, WALL_PAGE)
+    shown = list(page.object_list)
+    statuses = read_status(client(), [c.pk for c in shown])
+    tiles = [{"camera": c, "status": statuses[c.pk]} for c in shown]
+    return page(request, "panel/wall.html", "wall", {
+        "page": page, "tiles": tiles, "sites": sites, "states": [s.value for s in CaptureState],
+        "filters": {"site": site, "tag": tag, "state": state}, "query": query_without_page(request),
+    })
+
+
+def visible_sites(user: Any) -> QuerySet[Site]:
+    """The sites a filter offers: the user's own, or all (scope_to_sites' rule for cameras)."""
+    return scope_to_sites(Site.objects.order_by("name"), user, "pk")
+
+
+def with_tag(cameras: QuerySet[Camera], tag: str) -> QuerySet[Camera]:
+    """Cameras carrying ``tag`` (JSON containment where the database has it; SQLite has not)."""
+    if connection.features.supports_json_field_contains:
+        return cameras.filter(tags__contains=[tag])
+    ids = [pk for pk, tags in cameras.values_list("pk", "tags") if tag in (tags or [])]
+    return cameras.filter(pk__in=ids)
+
+
+# --- alarms ------------------------------------------------------------------------------------
+def scoped_alarms(user: Any) -> QuerySet[Alarm]:
+    return scope_to_sites(Alarm.objects.select_related("camera", "camera__site"), user, "camera__site")
+
+
+@role_required(Role.VIEWER)
+def alarm_list(request: HttpRequest) -> HttpResponse:
+    """Filters as the API's (AlarmFilter: camera, algorithm, severity, status, since, until) plus site."""
+    alarms = scoped_alarms(request.user)
+    site = request.GET.get("site", "")
+    if site.isdigit():
+        alarms = alarms.filter(camera__site_id=int(site))
+    filters = AlarmFilter(request.GET, queryset=alarms)
+    found = filters.qs if filters.is_valid() else alarms.none()
+    page = page_of(request, found, ALARM_PAGE)
+    cameras = scope_to_sites(Camera.objects.all(), request.user, "site").order_by("name").values_list("pk", "name")
+    algorithms = alarms.order_by().values_list("algorithm", flat=True).distinct()
+    return page(request, "panel/alarms.html", "alarms", {
+        "page": page, "errors": filters.errors, "filters": request.GET, "query": query_without_page(request),
+        "cameras": list(cameras), "sites": visible_sites(request.user), "algorithms": sorted(set(algorithms)),
+        "severities": SeverityChoices.choices, "statuses": AlarmStatus.choices,
+        "live": not request.GET.get("page") or request.GET.get("page") == "1",
+    })
+
+
+@role_required(Role.VIEWER)
+def alarm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    alarm = get_object_or_404(scoped_alarms(request.user).select_related("zone", "acknowledged_by", "closed_by"), pk=pk)
+    operator = can_operate(request.user)
+    deliveries = (AlarmDelivery.objects.filter(alarm=alarm).select_related("endpoint").order_by("target", "event_type")
+                  if operator else AlarmDelivery.objects.none())  # the API shows deliveries to operators only
+    details = alarm.details or {}
+    frame = details.get("frame_size") or [0, 0]
+    zone_points = details.get("zone_points") or (alarm.zone.points if alarm.zone else None) or []
+    width, height = (int(frame[0]), int(frame[1])) if len(frame) == 2 else (0, 0)
+    return page(request, "panel/alarm_detail.html", "alarms", {
+        "alarm": alarm, "history": alarm.history.select_related("user"), "deliveries": deliveries,
+        "can_operate": operator, "width": width, "height": height,
+        "zone_svg": " ".join(f"{x * width:.1f},{y * height:.1f}" for x, y in zone_points) if width else "",
+        "box": box_rect(details.get("box")) if width else None,
+        "replay_playable": alarm.replay_status in ("ready", "partial") and bool(alarm.replay_path),
+    })
+
+
+def box_rect(box: Any) -> tuple[float, float, float, float] | None:
+    """[x1, y1, x2, y2] (the alarm's box, frame pixels) as SVG's x, y, width, height."""
+    if not isinstance(box, list) or len(box) != 4:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return x1, y1, x2 - x1, y2 - y1
+
+
+def page(request: HttpRequest, template: str, nav: str, context: dict[str, Any]) -> HttpResponse:
+    role = role_of(request.user)
+    return render(request, template, {**context, "nav": nav, "panel_role": role.value if role else ""})
+
+
+def _back(pk: int) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("panel:alarm", args=[pk]))
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def alarm_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    alarm = get_object_or_404(scoped_alarms(request.user), pk=pk)
+    if alarm.acknowledge(request.user):
+        messages.success(request, f"Alarm {pk} acknowledged.")
+    else:
+        messages.warning(request, f"Alarm {pk} is {alarm.status}, not new: nothing done.")
+    return _back(pk)
+
+
+@require_POST
+@role_required(Role.OPERATOR)
+def alarm_close(request: HttpRequest, pk: int) -> HttpResponse:
+    alarm = get_object_or_404(scoped_alarms(request.user), pk=pk)
+    body = CloseSerializer(data={"note": request.POST.get("note", "")})
+    if not body.is_valid():
+        messages.error(request, f"Not closed: {'; '.join(str(e) for e in body.errors.get('note', []))}")
+    elif alarm.close(request.user, body.validated_data["note"]):
+        messages.success(request, f"Alarm {pk} closed.")
+    else:
+        messages.warning(request, f"Alarm {pk} is already closed.")
+    return _back(pk)
