@@ -10,6 +10,8 @@ admin.site.site_header = "Panoptes"
 admin.site.site_title = "Panoptes"
 admin.site.index_title = "Control panel"
 
+handler404 = "controlplane.core.api.not_found"  # JSON under /api/, as the schema documents
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/panel/", permanent=False)),
     path("panel/", include("controlplane.panel.urls")),

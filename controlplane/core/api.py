@@ -6,6 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +19,11 @@ from controlplane.core.roles import scope_to_sites
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus: model ValidationError -> 400 by field; integrity/protected -> 409."""
+    """DRF's handler, plus: model ValidationError -> 400 by field; integrity/protected -> 409.
+
+    A 400 is always an object (the shape controlplane.core.schema documents): a bare list of
+    messages becomes ``non_field_errors``.
+    """
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
@@ -26,7 +32,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": f"in use by: {', '.join(names)}"}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, IntegrityError):
         return Response({"detail": "conflicts with existing data"}, status=status.HTTP_409_CONFLICT)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, list):
+        response.data = {"non_field_errors": response.data}
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 page, but JSON under /api/ (a path no route matches: ``/api/v1/cameras/2.5e-8/``)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)
 
 
 class CleanModelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
