@@ -5,8 +5,11 @@ records ``--cameras`` RTSP cameras (the shared footage, 768x432, 10 fps, GOP 1 s
 ``shared=True`` RTSP server) into 5 s segments for ``--minutes`` after all are streaming, in a
 throwaway SQLite database (``--database mariadb`` for a MariaDB one), Redis prefix and broker
 database (capture_harness.py). Then, from the worker and the Segment rows:
-1. memory: the worker's RSS every ``--sample-seconds``: first, last, max, and the least-squares
-   slope (MB/min) over the second half of the run;
+1. memory: the worker's RSS every ``--sample-seconds``: first, last, max, every 10 minutes, and
+   the least-squares slope (MB/min) over the last half hour (over the second half of a run
+   shorter than an hour, after warm-up), with its verdict against the goal: at most
+   ``--goal`` (0.05 MB/min for 50 cameras: 3 MB an hour, where a leak of 200 bytes a
+   segment gives 0.12 MB/min);
 2. lateness: ``created_at - end_time`` of each segment (how long after its last frame arrived
    the row was stored): p50 / p95 / max; and less each camera's smallest ("excess"), which takes
    out the error of the camera's time anchor (constant per connection);
@@ -42,6 +45,7 @@ from capture_harness import (
 )
 
 SEGMENT_SECONDS = 5
+SLOPE_WINDOW = 1800.0  # seconds: the memory verdict is on the last half hour of the run
 GOP_SECONDS = 1.0  # one-by-one-person-detection.mp4: a key frame every 10 frames at 10 fps
 
 
@@ -212,14 +216,20 @@ def report_drift(rows: list[Row], ids: list[int], total: float) -> None:
     )
 
 
-def report_memory(samples: Samples, total: float) -> None:
+def report_memory(samples: Samples, total: float, goal: float) -> None:
     rss = [v for _, v in samples.rss]
-    second_half = [(t, v) for t, v in samples.rss if t >= total / 2]
+    window = min(SLOPE_WINDOW, total / 2)  # the last half hour; the second half of a shorter run
+    tail = [(t, v) for t, v in samples.rss if t >= total - window]
+    slope = slope_per_minute(tail)
     first, last = samples.rss_between(0, 60), samples.rss_between(total - 60, total + 1)
     print(
         f"worker RSS: first {rss[0]:.1f} MB, last {rss[-1]:.1f} MB, max {max(rss):.1f} MB;"
-        f" slope over the second half {slope_per_minute(second_half):+.2f} MB/min"
+        f" slope over the second half {slope_per_minute([(t, v) for t, v in samples.rss if t >= total / 2]):+.3f} MB/min"
     )
+    marks = [f"{round(t / 60):g} min {v:.1f}" for t, v in samples.rss if round(t) % 600 < samples_period(samples)]
+    print(f"  RSS every 10 min (MB): {', '.join(marks)}")
+    verdict = "PASS" if slope <= goal else "FAIL"
+    print(f"  RSS slope over the last {window / 60:.1f} min: {slope:+.3f} MB/min; goal <= {goal:g} MB/min: {verdict}")
     if first and last:
         print(f"  mean first minute {statistics.fmean(first):.1f} MB, last minute {statistics.fmean(last):.1f} MB:"
               f" ratio last/first {statistics.fmean(last) / statistics.fmean(first):.3f}")
@@ -232,10 +242,14 @@ def report_memory(samples: Samples, total: float) -> None:
     )
 
 
-def report(rows: list[Row], samples: Samples, ids: list[int], total: float) -> None:
+def samples_period(samples: Samples) -> float:
+    return samples.rss[1][0] - samples.rss[0][0] if len(samples.rss) > 1 else 60.0
+
+
+def report(rows: list[Row], samples: Samples, ids: list[int], total: float, goal: float) -> None:
     in_run = [r for r in rows if 0 <= r.created <= total]
     print(f"\n--- {len(ids)} cameras, {total / 60:g} min, {len(in_run)} segments recorded in the run ---")
-    report_memory(samples, total)
+    report_memory(samples, total, goal)
     report_lateness(in_run, total)
     # Drift and durations over each camera's whole recording, except the segment cut short at shutdown.
     report_drift([r for r in rows if r.created <= total], ids, total)
@@ -259,16 +273,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10, help="recording time measured (default 10)")
     parser.add_argument("--sample-seconds", type=float, default=10, help="RSS sampling period (default 10)")
     parser.add_argument("--database", choices=("sqlite", "mariadb"), default="sqlite", help="throwaway SQLite file (default) or MariaDB database")
+    parser.add_argument("--goal", type=float, default=0.05, help="largest acceptable RSS slope, MB/min (default 0.05)")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox directory (worker log, segments)")
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    with Sandbox(database=args.database, keep=args.keep) as sandbox, rtsp_server({"onebyone": footage("onebyone")}) as server:
+    with Sandbox(database=args.database, keep=args.keep, name="fleet") as sandbox, rtsp_server({"onebyone": footage("onebyone")}) as server:
         assert server.process is not None
         ids, started, ended, samples = run_fleet(sandbox, server.url("onebyone"), server.process.pid, args)
-        report(load_rows(ids, started), samples, ids, ended - started)
+        report(load_rows(ids, started), samples, ids, ended - started, args.goal)
         report_files(sandbox, ids)
         print_log_problems(f"\nworker log {sandbox.dir / 'capture-fleet.log'}", sandbox.worker_log("capture-fleet"))
     return 0

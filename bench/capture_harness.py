@@ -3,10 +3,16 @@
 ``Sandbox`` gives a benchmark its own world, so it never touches a developer's data:
 1. a temporary directory holding ``PANOPTES_VAR_DIR``, a SQLite database (migrated at start)
    and ``STORAGE_ROOT``;
-2. a Redis prefix of its own (``panoptes-bench-<random>``), with the leases' restart grace
-   cleared, and a broker database of its own (``redis://127.0.0.1:6379/13``, purged);
-3. real capture workers (``celery -A workers worker -Q capture -P threads -c N``) started with
-   that environment, and ``capture_camera`` tasks sent to them, as the supervisor would.
+2. a Redis prefix of its own, with the leases' restart grace cleared, and a broker database of
+   its own: the first empty one of ``BROKER_DATABASES`` on the local Redis, claimed by a marker
+   key for the run (two benchmarks at once never consume each other's tasks: capture task ids
+   are camera ids, the same 1..N in every sandbox);
+3. real workers (``celery -A workers worker -Q capture -P threads -c N``, or another role's
+   queues and pool) started with that environment, and ``capture_camera`` tasks sent to them, as
+   the supervisor would.
+The directory, prefix and database are named ``bench-<script>-<run id>`` (no ``panoptes`` in
+them): a long run on a shared machine lost its directory and keys to a cleanup of
+``panoptes-*`` names by another job (bench/RESULTS.md, 2026-11-23).
 Everything is removed at the end (``--keep`` keeps the directory, with the worker logs).
 
 CPU and memory come from ``/proc``: utime + stime (and those of waited-for children) of a
@@ -32,7 +38,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "var" / "bench"  # git-ignored: transcoded footage is kept here between runs
-BROKER = "redis://127.0.0.1:6379/13"
+REDIS = "redis://127.0.0.1:6379"
+# Broker databases a sandbox may claim (0 is the application's, 14 the tests' broker, 15 spare).
+BROKER_DATABASES = range(1, 14)
+BROKER_CLAIM = "bench:broker-claim"  # in the claimed database; removed at the end
 MARIADB = "mysql://root@127.0.0.1:3306"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -173,6 +182,23 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float:
 
 
 # --- the sandbox --------------------------------------------------------------------------------
+def claim_broker(owner: str) -> str:
+    """The URL of the first broker database of ``BROKER_DATABASES`` that is empty, claimed for ``owner``.
+
+    The claim is a marker key set only if the database holds no key at all (a Lua script, so two
+    sandboxes starting at once cannot both take it); ``Sandbox.close`` removes it. A claim left by
+    a killed run expires after a day.
+    """
+    import redis
+
+    claim = "if redis.call('DBSIZE') == 0 then return redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400) end return false"
+    for db in BROKER_DATABASES:
+        url = f"{REDIS}/{db}"
+        if redis.Redis.from_url(url).eval(claim, 1, BROKER_CLAIM, owner):
+            return url
+    raise RuntimeError(f"no empty Redis database among {list(BROKER_DATABASES)} for the broker: remove stale ones")
+
+
 class Sandbox:
     """A throwaway Panoptes: own directory, SQLite database, Redis prefix and broker database.
 
@@ -180,20 +206,21 @@ class Sandbox:
     module); workers started with ``start_worker`` inherit the same environment.
     """
 
-    def __init__(self, broker: str = BROKER, database: str = "sqlite", keep: bool = False) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="panoptes-bench-"))
+    def __init__(self, database: str = "sqlite", keep: bool = False, name: str = "") -> None:
+        run = uuid.uuid4().hex[:8]
+        self.prefix = f"bench-{name or Path(sys.argv[0]).stem}-{run}".replace("_", "-")
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.keep = keep
-        self.broker = broker
-        self.prefix = f"panoptes-bench-{uuid.uuid4().hex[:8]}"
+        self.broker = claim_broker(self.prefix)
         # "mariadb": a database of its own on the local server, dropped at the end (as the tests do).
-        self.mariadb = f"panoptes_bench_{self.prefix[-8:]}" if database == "mariadb" else None
+        self.mariadb = self.prefix.replace("-", "_") if database == "mariadb" else None
         database_url = f"{MARIADB}/{self.mariadb}" if self.mariadb else None
         self.env = {
             **os.environ,
             "PANOPTES_VAR_DIR": str(self.dir / "var"),
             "STORAGE_ROOT": str(self.dir / "storage"),
             "PANOPTES_REDIS_PREFIX": self.prefix,
-            "CELERY_BROKER_URL": broker,
+            "CELERY_BROKER_URL": self.broker,
             "DJANGO_SETTINGS_MODULE": "controlplane.settings",
             "PYTHONPATH": str(ROOT),
             # As on a production capture host: with DEBUG on, Django also logs every query
@@ -242,6 +269,9 @@ class Sandbox:
 
             connections.close_all()
             self._mariadb(f"DROP DATABASE IF EXISTS {self.mariadb}")
+        import redis
+
+        redis.Redis.from_url(self.broker).flushdb()  # its own database: queues, bindings, the claim
         if self.keep:
             print(f"kept {self.dir}")
         else:
@@ -315,11 +345,11 @@ class Sandbox:
         raise RuntimeError(f"not streaming within {timeout:.0f} s: {late}; see the worker log under {self.dir}")
 
     # --- workers ----------------------------------------------------------------------------------
-    def start_worker(self, name: str, concurrency: int) -> subprocess.Popen[bytes]:
-        """The production capture worker command (DESIGN §2), with N threads."""
+    def start_worker(self, name: str, concurrency: int, queues: str = "capture", pool: str = "threads") -> subprocess.Popen[bytes]:
+        """A production worker command (DESIGN §2): by default the capture worker, with N threads."""
         log = (self.dir / f"{name}.log").open("wb")
         command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "capture", "-P", "threads",
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues, "-P", pool,
             "-c", str(concurrency), "-n", f"{name}-{self.prefix}@%h", "-l", "INFO",
         ]
         self.workers[name] = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
