@@ -97,3 +97,14 @@ def test_the_schema_states_the_bounds_of_limit_and_offset(api: Any) -> None:
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/alarms/"]["get"]["parameters"]}
     assert parameters["limit"] == {"type": "integer", "minimum": 1, "maximum": MAX, "default": 50}
     assert parameters["offset"] == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0}
+
+
+def test_a_list_of_heavy_items_has_a_lower_maximum_that_its_schema_states(api: Any) -> None:
+    admin = api("admin")
+
+    refused = admin.get("/api/v1/models/", {"limit": 21})
+    schema = api(None).get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+
+    assert refused.status_code == 400 and "from 1 to 20" in refused.json()["limit"][0]
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/models/"]["get"]["parameters"]}
+    assert parameters["limit"]["maximum"] == 20

@@ -108,3 +108,12 @@ def test_a_body_of_an_unsupported_media_type_is_a_documented_415(world: dict[str
     response = call(world, "admin", "POST", "/api/v1/sites/", data="name=x", headers={"Content-Type": "text/plain"})
 
     assert response.status_code == 415
+
+
+def test_a_body_over_the_size_limit_is_a_documented_413(world: dict[str, Any]) -> None:
+    from analytics.limits import MAX_REQUEST_BODY_BYTES
+
+    body = '{"name": "' + "x" * MAX_REQUEST_BODY_BYTES + '"}'
+    response = call(world, "admin", "POST", "/api/v1/sites/", data=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413

@@ -40,6 +40,7 @@ _ERRORS = {
     "404": ("No such object in the user's scope (sites), or no such file yet.", "Error"),
     "409": ("Conflicts with the current state: a unique value taken, an object in use, a state change that no"
             " longer applies.", "Error"),
+    "413": ("The request body is larger than the installation takes (DATA_UPLOAD_MAX_MEMORY_SIZE).", "Error"),
     "415": ("The request body's Content-Type is not one the operation reads.", "Error"),
     "429": ("Too many requests; `Retry-After` says when to try again.", "Error"),
 }
@@ -72,14 +73,16 @@ class PanoptesAutoSchema(AutoSchema):
         if self.method in _WRITES:
             codes.append("409")
         if has_body:
-            codes.append("415")
+            codes += ["413", "415"]
         if self.view.get_throttles():
             codes.append("429")
         return codes
 
     def _error_response(self, code: str) -> dict[str, Any]:
         description, name = _ERRORS[code]
-        schema = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=_BODIES[name])
+        schema = ResolvedComponent(  # type: ignore[no-untyped-call]
+            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=_BODIES[name]
+        )
         self.registry.register_on_missing(schema)
         response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema.ref}}}
         if code == "429":
