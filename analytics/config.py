@@ -14,9 +14,22 @@ from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from shapely.geometry import LinearRing, Polygon
 from shapely.validation import explain_validity
+
+from analytics.limits import (
+    MAX_BINDINGS_PER_CAMERA,
+    MAX_CLASS_NAME_LENGTH,
+    MAX_MODEL_CLASSES,
+    MAX_RETENTION_HOURS,
+    MAX_SCHEDULE_WINDOWS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TIMEZONE_LENGTH,
+    MAX_ZONE_POINTS,
+    MAX_ZONES_PER_CAMERA,
+)
 
 Point = tuple[float, float]
 
@@ -70,6 +83,8 @@ def validate_zone_points(kind: ZoneKind | str, points: Any) -> list[Point]:
     kind = ZoneKind(kind)
     if not isinstance(points, (list, tuple)):
         raise ValueError("points must be a list of [x, y] pairs")
+    if len(points) > MAX_ZONE_POINTS:  # before anything is parsed: a huge list costs nothing to refuse
+        raise ValueError(f"a zone has at most {MAX_ZONE_POINTS} points, got {len(points)}")
     parsed: list[Point] = []
     for i, p in enumerate(points):
         if (
@@ -136,7 +151,7 @@ class ScheduleWindow(Frozen):
 def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
     return name
 
@@ -144,8 +159,8 @@ def _check_timezone(name: str) -> str:
 class Schedule(Frozen):
     """Weekly windows in a time zone; no windows means always active."""
 
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
-    windows: list[ScheduleWindow] = Field(default_factory=list)
+    timezone: Annotated[str, StringConstraints(max_length=MAX_TIMEZONE_LENGTH), AfterValidator(_check_timezone)] = "UTC"
+    windows: list[ScheduleWindow] = Field(default_factory=list, max_length=MAX_SCHEDULE_WINDOWS)
 
     def is_active(self, when: datetime) -> bool:
         if not self.windows:
@@ -170,12 +185,15 @@ class ZoneConfig(Frozen):
         return self
 
 
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLASS_NAME_LENGTH)]
+
+
 class BindingConfig(Frozen):
     id: int
     zone_id: int
     algorithm: str
     params: dict[str, Any]
-    target_classes: list[str] = Field(min_length=1)
+    target_classes: list[ClassName] = Field(min_length=1, max_length=MAX_MODEL_CLASSES)
     min_score: float = Field(ge=0.0, le=1.0)
     schedule: Schedule = Schedule()
     cooldown_seconds: int = Field(ge=0)
@@ -193,13 +211,15 @@ class CameraConfig(Frozen):
     detect_fps: float = Field(gt=0, le=60)
     detect_width: int | None = None
     detect_height: int | None = None
-    retention_hours: int = Field(ge=1)
+    retention_hours: int = Field(ge=1, le=MAX_RETENTION_HOURS)
     site: str | None = None
     location: str = ""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_TAGS
+    )
     detector_model_id: int | None = None
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    bindings: list[BindingConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES_PER_CAMERA)
+    bindings: list[BindingConfig] = Field(default_factory=list, max_length=MAX_BINDINGS_PER_CAMERA)
 
     @model_validator(mode="after")
     def _bindings_reference_own_zones(self) -> CameraConfig:
@@ -217,7 +237,7 @@ class DetectorModelConfig(Frozen):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     input_width: int = Field(gt=0)
     input_height: int = Field(gt=0)
-    class_names: list[str] = Field(min_length=1)
+    class_names: list[ClassName] = Field(min_length=1, max_length=MAX_MODEL_CLASSES)
     is_default: bool = False
 
 

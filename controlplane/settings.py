@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from analytics.limits import MAX_REQUEST_BODY_BYTES
 from controlplane.env import (
     database_from_url,
     env_bool,
@@ -231,7 +232,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "controlplane.core.pagination.PanoptesPagination",  # page size and bounds there
     "DEFAULT_SCHEMA_CLASS": "controlplane.core.schema.PanoptesAutoSchema",  # documents the error responses
     "EXCEPTION_HANDLER": "controlplane.core.api.exception_handler",
+    # The resource API reads JSON only, with a depth limit (forms would carry JSON in strings past
+    # it); the token view adds form parsers of its own.
+    "DEFAULT_PARSER_CLASSES": ["controlplane.core.parsers.DepthLimitedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Every request body, API (JSON, also through DRF) and admin forms alike: larger is a 413 from the
+# API (controlplane.core.api.exception_handler), a 400 from Django elsewhere. Why 1 MiB: analytics.limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 SPECTACULAR_SETTINGS = {
     "TITLE": "Panoptes API",
     "DESCRIPTION": "Cameras, zones, algorithm bindings, detector models, alarms and configuration revisions.",

@@ -152,3 +152,46 @@ def test_part_files_of_dead_recorders_are_removed_when_old(storage: Path) -> Non
     apply_retention()
     assert writing.exists() and not dead.exists()
 
+
+
+def test_a_camera_whose_segment_cannot_be_removed_does_not_stop_the_others(storage: Path, caplog: Any) -> None:
+    from django.utils import timezone
+
+    from controlplane.cameras.models import Camera, Segment
+
+    now = timezone.now()
+    stuck = Camera.objects.create(name="a-stuck", stream_url="rtsp://10.0.0.1/a", retention_hours=1)  # first by name
+    fine = Camera.objects.create(name="b-fine", stream_url="rtsp://10.0.0.1/b", retention_hours=1)
+    blocked = record(stuck, now - timedelta(hours=3), storage)
+    (storage / blocked.path).unlink()
+    (storage / blocked.path).mkdir()  # where the video should be, a folder with something in it: unlink fails
+    (storage / blocked.path / "x").write_bytes(b"x")
+    later = record(stuck, now - timedelta(hours=2), storage)
+    other = record(fine, now - timedelta(hours=3), storage)
+
+    assert apply_retention(now) == 2
+
+    assert list(Segment.objects.values_list("pk", flat=True)) == [blocked.pk]  # kept, to be tried again
+    assert not (storage / later.path).exists() and not (storage / other.path).exists()
+    assert f"camera {stuck.pk} segment {blocked.seq}" in caplog.text
+
+
+def test_reconcile_dispatches_the_other_cameras_when_one_dispatch_fails(live_db: Any, monkeypatch: Any, caplog: Any) -> None:
+    from controlplane.cameras.models import Camera
+    from workers import supervisor, tasks
+
+    cameras = [Camera.objects.create(name=f"cam{i}", stream_url=f"rtsp://10.0.0.{i + 1}/s") for i in range(3)]
+    sent: list[int] = []
+
+    def apply_async(args: list[int], queue: str) -> None:
+        # A broker that refuses one message cannot be made here: this stands in for it.
+        if args[0] == cameras[0].pk:
+            raise ConnectionError("broker refused the message")
+        sent.append(args[0])
+
+    monkeypatch.setattr(tasks.capture_camera, "apply_async", apply_async)
+
+    assert supervisor.reconcile()["dispatched"] == 2
+
+    assert sorted(sent) == [cameras[1].pk, cameras[2].pk]
+    assert f"camera {cameras[0].pk} not dispatched" in caplog.text

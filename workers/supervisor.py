@@ -7,6 +7,10 @@
   detections file, and hour/day folders left empty), except those an alarm still needs for its
   replay, and ``.part`` leftovers of crashed recorders; and what deleted cameras and alarms left on
   storage (listed at deletion as StorageLeftover): segment and spool folders, live pictures, alarm media.
+
+Every loop over cameras, segments or leftovers logs what fails for one of them, with its id, and
+goes on with the others: one camera must never stop another camera's recording or retention
+(a segment file that could not be removed once stopped retention for all, and the disks filled).
 """
 from __future__ import annotations
 
@@ -50,12 +54,15 @@ def reconcile() -> dict[str, int]:
     snapshot = publisher.read_snapshot()
     dispatched = 0
     for camera in snapshot.cameras if snapshot else []:
-        if not camera.enabled or r.exists(lease_key(camera.id)):
-            continue
-        # A pending dispatch blocks another one until a worker could have claimed the camera.
-        if r.set(key("cam", camera.id, "dispatch"), "1", nx=True, ex=max(settings.LEASE_TTL, 3 * settings.RECONCILE_SECONDS)):
-            capture_camera.apply_async(args=[camera.id], queue="capture")
-            dispatched += 1
+        try:
+            if not camera.enabled or r.exists(lease_key(camera.id)):
+                continue
+            # A pending dispatch blocks another one until a worker could have claimed the camera.
+            if r.set(key("cam", camera.id, "dispatch"), "1", nx=True, ex=max(settings.LEASE_TTL, 3 * settings.RECONCILE_SECONDS)):
+                capture_camera.apply_async(args=[camera.id], queue="capture")
+                dispatched += 1
+        except Exception:  # kombu and redis raise many kinds; the next cameras still get theirs
+            logger.exception("reconcile: camera %s not dispatched; going on with the others", camera.id)
     reannounced = 0
     stale = timezone.now() - timedelta(seconds=30)
     for segment in Segment.objects.filter(announced_at=None, created_at__lt=stale).order_by("id")[:500]:
@@ -78,22 +85,44 @@ def apply_retention(now: Any = None) -> int:
     )
     deleted = 0
     for camera in Camera.objects.only("id", "retention_hours"):
-        expired = (
-            Segment.objects.filter(camera=camera, end_time__lt=now - timedelta(hours=camera.retention_hours))
-            .exclude(Exists(needed_by_alarm))
-            .order_by("seq")
-        )
-        for segment in expired.iterator():
-            remove_segment_files(root / segment.path)
-            segment.delete()
-            deleted += 1
+        try:
+            deleted += expire_segments(camera, now, root, needed_by_alarm)
+        except Exception:
+            logger.exception("retention: camera %s failed; going on with the other cameras", camera.pk)
     cutoff = time.time() - PART_FILE_MAX_AGE
     for part in (root / "segments").glob("*/*/*/.*.part"):
-        if part.stat().st_mtime < cutoff:
-            part.unlink(missing_ok=True)
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink(missing_ok=True)
+        except OSError as exc:  # renamed by its recorder since the glob, or not ours to remove
+            logger.warning("retention: %s not removed (%s)", part, exc)
     orphans = sweep_deleted(root)
     if deleted or orphans:
         logger.info("retention: deleted %d segment(s); removed %d leftover(s) of deleted cameras and alarms", deleted, orphans)
+    return deleted
+
+
+def expire_segments(camera: Camera, now: Any, root: Path, needed_by_alarm: Any) -> int:
+    """Delete one camera's segments older than its retention; returns how many.
+
+    A segment whose files cannot be removed keeps its row (so it is tried again next time) and
+    the camera's later segments still go.
+    """
+    expired = (
+        Segment.objects.filter(camera=camera, end_time__lt=now - timedelta(hours=camera.retention_hours))
+        .exclude(Exists(needed_by_alarm))
+        .order_by("seq")
+    )
+    deleted = 0
+    for segment in expired.iterator():
+        try:
+            remove_segment_files(root / segment.path)
+        except OSError as exc:
+            logger.warning("retention: camera %s segment %s: files not removed (%s); kept for the next run",
+                           camera.pk, segment.seq, exc)
+            continue
+        segment.delete()
+        deleted += 1
     return deleted
 
 
@@ -116,12 +145,16 @@ def sweep_deleted(root: Path) -> int:
     removed = 0
     for leftover in StorageLeftover.objects.filter(deleted_at__lt=cutoff).order_by("pk")[:5000]:
         relative = Path(leftover.path)
-        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-            logger.warning("retention: not removing %r: not a path under the storage root", leftover.path)
-        elif (root / relative).is_dir():
-            shutil.rmtree(root / relative, ignore_errors=True)
-        else:
-            (root / relative).unlink(missing_ok=True)
+        try:
+            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+                logger.warning("retention: not removing %r: not a path under the storage root", leftover.path)
+            elif (root / relative).is_dir():
+                shutil.rmtree(root / relative, ignore_errors=True)
+            else:
+                (root / relative).unlink(missing_ok=True)
+        except OSError as exc:  # kept, and tried again next time; the other leftovers go on
+            logger.warning("retention: leftover %s not removed (%s)", leftover.path, exc)
+            continue
         leftover.delete()
         removed += 1
     return removed

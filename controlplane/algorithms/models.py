@@ -6,10 +6,13 @@ import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import QuerySet
 from pydantic import ValidationError as PydanticValidationError
 
 from analytics.config import Schedule
+from analytics.limits import MAX_BINDINGS_PER_CAMERA, MAX_CLASS_NAME_LENGTH, MAX_MODEL_CLASSES
 from controlplane.alarms.choices import SeverityChoices
+from controlplane.detectors.models import DetectorModel
 
 
 def default_schedule() -> dict[str, Any]:
@@ -99,8 +102,16 @@ class AlgorithmBinding(models.Model):
                 errors["zone"] = f"{algorithm.slug} needs a zone of kind {' or '.join(algorithm.zone_kinds)}, not {self.zone.kind}"
             if not self.target_classes:
                 self.target_classes = list(algorithm.target_classes)
-        if not isinstance(self.target_classes, list) or not all(isinstance(c, str) and c for c in self.target_classes):
-            errors["target_classes"] = "target_classes must be a list of class names such as ['person']"
+        if not isinstance(self.target_classes, list) or not all(
+            isinstance(c, str) and 0 < len(c) <= MAX_CLASS_NAME_LENGTH for c in self.target_classes
+        ):
+            errors["target_classes"] = (
+                f"target_classes must be a list of class names such as ['person'], each 1 to {MAX_CLASS_NAME_LENGTH} characters"
+            )
+        elif len(self.target_classes) > MAX_MODEL_CLASSES:
+            errors["target_classes"] = f"at most {MAX_MODEL_CLASSES} target classes, got {len(self.target_classes)}"
+        elif len(set(self.target_classes)) != len(self.target_classes):
+            errors["target_classes"] = "target_classes must not repeat a class"
         try:
             self.schedule = Schedule.model_validate(self.schedule or default_schedule()).model_dump(mode="json")
         except PydanticValidationError as exc:
@@ -109,11 +120,49 @@ class AlgorithmBinding(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
+        """``normalise``, then what depends on the binding's camera: room for one more binding, and
+        target classes its detector model has (defaults are narrowed to those it has). Checked
+        here, when someone writes, and not on every save: a rollback restores what was valid then."""
+        defaulted = not self.target_classes
         self.normalise()
+        if not self.zone_id:
+            return
+        camera = self.zone.camera
+        if AlgorithmBinding.objects.filter(zone__camera=camera).exclude(pk=self.pk).count() >= MAX_BINDINGS_PER_CAMERA:
+            raise ValidationError({"zone": f"a camera has at most {MAX_BINDINGS_PER_CAMERA} bindings; {camera} has them all"})
+        model = DetectorModel.for_camera(camera.detector_model_id)
+        if model is None or not self.target_classes:  # no model registered yet; no algorithm (its own error)
+            return
+        known = [c for c in self.target_classes if c in model.class_names]
+        if defaulted and known:
+            self.target_classes = known
+        elif defaulted:
+            raise ValidationError({"target_classes": (
+                f"none of {self.algorithm.slug}'s default classes ({', '.join(self.target_classes)}) is detected by"
+                f" {model.describe_classes()}; name the target classes"
+            )})
+        elif len(known) < len(self.target_classes):
+            unknown = [c for c in self.target_classes if c not in model.class_names]
+            raise ValidationError({"target_classes": f"{', '.join(unknown)}: not detected by {model.describe_classes()}"})
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.normalise()
         super().save(*args, **kwargs)
+
+
+def stranded_classes(bindings: QuerySet[AlgorithmBinding], class_names: list[str]) -> str:
+    """The bindings that look for classes outside ``class_names``, with those classes, as a message;
+    "" when there are none. Used when a camera's model, or a model's classes, are about to change."""
+    known = set(class_names)
+    stranded = []
+    for binding in bindings.select_related("algorithm", "zone__camera").order_by("pk"):
+        missing = [c for c in binding.target_classes if c not in known]
+        if missing:
+            stranded.append(f"{binding} looks for {', '.join(missing)}")
+    if not stranded:
+        return ""
+    more = f" and {len(stranded) - 5} more" if len(stranded) > 5 else ""
+    return f"bindings would look for classes the model does not detect: {'; '.join(stranded[:5])}{more}"
 
 
 def _pydantic_message(error: Any) -> str:

@@ -11,6 +11,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 
 from analytics.config import MASK, mask_url, split_credentials, unmask_url
+from analytics.limits import MAX_RETENTION_HOURS, MAX_TAG_LENGTH, MAX_TAGS
 from controlplane.core.fields import EncryptedTextField
 from controlplane.core.validators import validate_stream_url
 
@@ -30,8 +31,10 @@ class Site(models.Model):
 
 
 def _validate_tags(value: Any) -> None:
-    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in value):
-        raise ValidationError("tags must be a list of strings of 1 to 50 characters")
+    if not isinstance(value, list) or not all(isinstance(t, str) and 0 < len(t) <= MAX_TAG_LENGTH for t in value):
+        raise ValidationError(f"tags must be a list of strings of 1 to {MAX_TAG_LENGTH} characters")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags, got {len(value)}")
 
 
 class Camera(models.Model):
@@ -69,7 +72,8 @@ class Camera(models.Model):
         help_text="Decode height for detection; empty means the stream's own.",
     )
     retention_hours = models.PositiveIntegerField(
-        default=72, validators=[MinValueValidator(1)], help_text="How long recorded segments are kept."
+        default=72, validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_HOURS)],
+        help_text=f"How long recorded segments are kept (at most {MAX_RETENTION_HOURS} hours: ten years).",
     )
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="cameras")
     location = models.CharField(max_length=200, blank=True)
@@ -88,6 +92,10 @@ class Camera(models.Model):
             models.CheckConstraint(condition=Q(segment_seconds__gte=1, segment_seconds__lte=60), name="camera_segment_seconds_range"),
             models.CheckConstraint(condition=Q(detect_fps__gt=0, detect_fps__lte=60), name="camera_detect_fps_range"),
             models.CheckConstraint(condition=Q(retention_hours__gte=1), name="camera_retention_positive"),
+            # Also in the database: one absurd value (10**9 hours) once stopped retention for every camera.
+            models.CheckConstraint(
+                condition=Q(retention_hours__lte=MAX_RETENTION_HOURS), name="camera_retention_at_most_ten_years"
+            ),
             models.CheckConstraint(
                 condition=Q(detect_width__isnull=True, detect_height__isnull=True)
                 | Q(detect_width__isnull=False, detect_height__isnull=False),
@@ -148,6 +156,21 @@ class Camera(models.Model):
     def clean(self) -> None:
         self.keep_masked_secrets()
         self.move_credentials_out_of_url()
+        if self.pk is not None:
+            self._check_model_change()
+
+    def _check_model_change(self) -> None:
+        """Refuse a change of detector model that leaves bindings looking for classes it lacks."""
+        from controlplane.algorithms.models import AlgorithmBinding, stranded_classes
+        from controlplane.detectors.models import DetectorModel
+
+        before = Camera.objects.filter(pk=self.pk).values_list("detector_model_id", flat=True).first()
+        if before == self.detector_model_id:
+            return
+        model = DetectorModel.for_camera(self.detector_model_id)
+        bindings = AlgorithmBinding.objects.filter(zone__camera_id=self.pk)
+        if model is not None and (message := stranded_classes(bindings, model.class_names)):
+            raise ValidationError({"detector_model": f"{model.name}: {message}"})
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.move_credentials_out_of_url()

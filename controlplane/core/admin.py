@@ -12,10 +12,16 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from controlplane.core.parsers import DepthLimitedJSONFormField
 from controlplane.core.roles import scope_to_sites
 
-#: Smaller JSON text areas, so points, params and schedules fit in inline rows.
-COMPACT_JSON: dict[type[models.Field[Any, Any]], dict[str, Any]] = {models.JSONField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 50})}}
+#: JSON form fields with the depth limit of the API (controlplane.core.parsers): every admin
+#: that edits a JSON field uses these or COMPACT_JSON (tests/test_security_limits.py checks).
+JSON_FIELDS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {models.JSONField: {"form_class": DepthLimitedJSONFormField}}
+#: The same in smaller text areas, so points, params and schedules fit in inline rows.
+COMPACT_JSON: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.JSONField: {"form_class": DepthLimitedJSONFormField, "widget": forms.Textarea(attrs={"rows": 3, "cols": 50})}
+}
 
 
 def pretty_json(value: Any) -> SafeString:
@@ -32,6 +38,7 @@ class SiteScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     site_field: str | None = None
     scoped_foreign_keys: dict[str, str] = {}
+    formfield_overrides = JSON_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_to_sites(super().get_queryset(request), request.user, self.site_field)

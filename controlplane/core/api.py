@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, QuerySet
@@ -19,7 +21,8 @@ from controlplane.core.roles import scope_to_sites
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus: model ValidationError -> 400 by field; integrity/protected -> 409.
+    """DRF's handler, plus: model ValidationError -> 400 by field; integrity/protected -> 409; a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE -> 413.
 
     A 400 is always an object (the shape controlplane.core.schema documents): a bare list of
     messages becomes ``non_field_errors``.
@@ -32,6 +35,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": f"in use by: {', '.join(names)}"}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, IntegrityError):
         return Response({"detail": "conflicts with existing data"}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE, checked before the body is read
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"detail": f"the request body is larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = drf_exception_handler(exc, context)
     if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}

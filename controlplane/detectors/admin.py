@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from controlplane.core.admin import JSON_FIELDS
 from controlplane.detectors.models import DetectorModel
 
 
@@ -22,6 +23,7 @@ class DetectorModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ordering = ["name"]
     fields = ["name", "onnx_path", "sha256", "input_width", "input_height", "class_names", "is_default", "created_at"]
     readonly_fields = ["created_at"]
+    formfield_overrides = JSON_FIELDS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # Counted in the list query (one query, sortable), not per row.

@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
 
+from analytics.limits import MAX_CLASS_NAME_LENGTH, MAX_MODEL_CLASSES
+
 
 def model_dirs() -> list[Path]:
     """Where ONNX files may be registered from: STORAGE_ROOT/models and the shared assets' models."""
@@ -73,11 +75,44 @@ class DetectorModel(models.Model):
             elif self.sha256 != actual:
                 errors["sha256"] = f"does not match the file (its SHA-256 is {actual})"
         if not isinstance(self.class_names, list) or not self.class_names or not all(
-            isinstance(c, str) and c for c in self.class_names
+            isinstance(c, str) and 0 < len(c) <= MAX_CLASS_NAME_LENGTH for c in self.class_names
         ):
-            errors["class_names"] = "class_names must be a non-empty list of names"
+            errors["class_names"] = f"class_names must be a non-empty list of names of 1 to {MAX_CLASS_NAME_LENGTH} characters"
+        elif len(self.class_names) > MAX_MODEL_CLASSES:
+            errors["class_names"] = f"a model has at most {MAX_MODEL_CLASSES} classes, got {len(self.class_names)}"
+        else:
+            errors.update(self._stranded_bindings())
         if errors:
             raise ValidationError(errors)
+
+    def _stranded_bindings(self) -> dict[str, str]:
+        """Refuse new classes, or becoming the default, when bindings of the cameras that would run
+        this model look for classes it does not have (their alarms would silently stop)."""
+        from controlplane.algorithms.models import AlgorithmBinding, stranded_classes
+
+        was_default = self.pk is not None and DetectorModel.objects.filter(pk=self.pk, is_default=True).exists()
+        runs_it = models.Q(zone__camera__detector_model_id=self.pk) if self.pk is not None else models.Q(pk__in=[])
+        if was_default:
+            runs_it |= models.Q(zone__camera__detector_model=None)
+        errors: dict[str, str] = {}
+        if message := stranded_classes(AlgorithmBinding.objects.filter(runs_it), self.class_names):
+            errors["class_names"] = message
+        if self.is_default and not was_default:
+            bindings = AlgorithmBinding.objects.filter(zone__camera__detector_model=None)
+            if message := stranded_classes(bindings, self.class_names):
+                errors["is_default"] = f"cameras without a model of their own would run this one: {message}"
+        return errors
+
+    @classmethod
+    def for_camera(cls, detector_model_id: int | None) -> DetectorModel | None:
+        """The model a camera runs: its own, else the default; None when none is registered."""
+        if detector_model_id is not None:
+            return cls.objects.filter(pk=detector_model_id).first()
+        return cls.objects.filter(is_default=True).first()
+
+    def describe_classes(self) -> str:
+        """``<name> (classes: a, b, ...)``, for messages that must name what the model knows."""
+        return f"{self.name} (classes: {', '.join(self.class_names)})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # A partial unique index would say "one default" in the database, but MySQL has none.

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from analytics.config import LineDirection, ZoneKind, validate_zone_points
+from analytics.limits import MAX_ZONES_PER_CAMERA
 from controlplane.zones.choices import LineDirectionChoices, ZoneKindChoices
 
 
@@ -47,3 +48,6 @@ class Zone(models.Model):
             raise ValidationError({"points": str(exc)}) from None
         if self.kind != ZoneKind.LINE and self.direction != LineDirection.ANY:
             raise ValidationError({"direction": "only a line zone has a direction"})
+        # Counted without this zone, so a full camera's zones stay editable and a move is counted.
+        if self.camera_id and Zone.objects.filter(camera_id=self.camera_id).exclude(pk=self.pk).count() >= MAX_ZONES_PER_CAMERA:
+            raise ValidationError({"camera": f"a camera has at most {MAX_ZONES_PER_CAMERA} zones; {self.camera} has them all"})
