@@ -412,3 +412,27 @@ def test_a_model_change_that_would_strand_a_bindings_classes_is_refused(world: d
     renamed = admin.patch(f"/api/v1/models/{forklifts.pk}/", {"class_names": ["person", "pallet"]}, format="json")
     assert renamed.status_code == 400 and "forklift" in str(renamed.json()["class_names"]), renamed.json()
     assert car["target_classes"] == ["car"]
+
+
+def test_deeply_nested_json_on_the_events_socket_is_an_error_message_before_authentication(live_db: Any) -> None:
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from controlplane.panel.consumers import EventsConsumer
+
+    async def scenario() -> list[dict[str, Any]]:
+        socket = WebsocketCommunicator(EventsConsumer.as_asgi(), "/ws/v1/events/")
+        connected, _ = await socket.connect()
+        assert connected
+        await socket.send_to(text_data=nested(10_000))
+        deep = await socket.receive_json_from(timeout=5)
+        await socket.send_to(text_data='{"type": "ping"}')  # still open: answered (not authenticated yet)
+        after = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return [deep, after]
+
+    deep, after = asyncio.run(scenario())
+
+    assert deep["status"] == 400 and "nested" in deep["detail"], deep
+    assert after["type"] == "error" and after["status"] == 401, after

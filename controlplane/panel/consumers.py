@@ -29,6 +29,7 @@ from controlplane.alarms.api.serializers import CloseSerializer
 from controlplane.alarms.models import Alarm
 from controlplane.cameras.models import Camera
 from controlplane.core.choices import Role
+from controlplane.core.parsers import TOO_DEEP, json_too_deep
 from controlplane.core.redis import client
 from controlplane.core.roles import has_role, role_of, scope_to_sites
 from controlplane.panel.auth import user_for_token
@@ -127,6 +128,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return await self.error(400, "messages are JSON text, not binary")
         if len(text_data) > MAX_MESSAGE:
             return await self.error(413, f"a message is at most {MAX_MESSAGE} characters")
+        if json_too_deep(text_data):  # json.loads would raise RecursionError, even before authentication
+            return await self.error(400, TOO_DEEP)
         try:
             message = json.loads(text_data)
         except ValueError as exc:
