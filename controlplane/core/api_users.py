@@ -9,10 +9,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 
 from controlplane.core.api import PanoptesViewSet
 from controlplane.core.choices import Role
-from controlplane.core.roles import role_of
+from controlplane.core.roles import may_manage, role_of
 
 User = get_user_model()
 
@@ -64,6 +65,13 @@ class UserViewSet(PanoptesViewSet):
     serializer_class = UserSerializer
     read_role = Role.ADMIN
     search_fields = ["username", "email"]
+
+    def get_object(self) -> Any:
+        user = super().get_object()
+        if self.request.method not in SAFE_METHODS and not may_manage(self.request.user, user):
+            # Its password or role would be ours to set: a way up (controlplane.core.roles).
+            raise PermissionDenied("only a superuser may change a superuser or an account with permissions you lack")
+        return user
 
     def perform_destroy(self, instance: Any) -> None:
         if instance.pk == self.request.user.pk:

@@ -36,6 +36,40 @@ def is_site_scoped(user: Any) -> bool:
     return bool(user.panoptes_sites.exists())
 
 
+def held_permissions(user: Any) -> set[int]:
+    """Ids of the permissions a user holds itself or through its groups (active or not)."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    return set(Permission.objects.filter(Q(user=user) | Q(group__user=user)).values_list("pk", flat=True))
+
+
+def manageable_users(editor: Any) -> QuerySet[Any]:
+    """The accounts ``editor`` may change, delete or make tokens for.
+
+    Superusers manage everyone. Anyone else manages only accounts that are not superusers and
+    hold no permission the editor lacks: setting an account's password (or minting its token)
+    hands its powers over, so managing a stronger account would be a way up. Used for the token
+    admin's choice of users; ``may_manage`` is the same rule for one account (the user admin and
+    the API's users endpoint).
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    users = get_user_model()._default_manager.all()
+    if editor.is_active and editor.is_superuser:
+        return users
+    lacking = Permission.objects.exclude(pk__in=held_permissions(editor))
+    return users.filter(is_superuser=False).exclude(user_permissions__in=lacking).exclude(groups__permissions__in=lacking)
+
+
+def may_manage(editor: Any, target: Any) -> bool:
+    """Whether ``editor`` may change or delete the account ``target`` (see ``manageable_users``)."""
+    if editor.is_active and editor.is_superuser:
+        return True
+    return not target.is_superuser and held_permissions(target) <= held_permissions(editor)
+
+
 def scope_to_sites(queryset: QuerySet[Any], user: Any, site_field: str | None) -> QuerySet[Any]:
     """Restrict a queryset to the sites the user belongs to.
 
@@ -74,7 +108,8 @@ def sync_role_groups(using: str = "default") -> None:
     operator = view_all + [
         p for p in ours if (p.content_type.app_label, p.content_type.model) in OPERATOR_EDITS and not p.codename.startswith("view_")
     ]
-    admin = ours + [p for p in perms if p.content_type.app_label in ("auth", "authtoken")]
+    # core: the admin's API token proxy (controlplane.core.models.ApiToken).
+    admin = ours + [p for p in perms if p.content_type.app_label in ("auth", "authtoken", "core")]
     for role, granted in ((Role.VIEWER, view), (Role.OPERATOR, operator), (Role.ADMIN, admin)):
         group, _ = Group.objects.using(using).get_or_create(name=role.value)
         group.permissions.set(granted)
