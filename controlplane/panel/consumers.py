@@ -27,13 +27,14 @@ from django.db.models import QuerySet
 
 from controlplane.alarms.api.serializers import CloseSerializer
 from controlplane.alarms.models import Alarm
+from controlplane.alarms.payloads import SCHEMA_VERSION
 from controlplane.cameras.models import Camera
 from controlplane.core.choices import Role
 from controlplane.core.parsers import TOO_DEEP, json_too_deep
 from controlplane.core.redis import client
 from controlplane.core.roles import has_role, role_of, scope_to_sites
 from controlplane.panel.auth import user_for_token
-from controlplane.panel.events import GROUP, SCHEMA_VERSION, STATUS_FIELDS, camera_status_event
+from controlplane.panel.events import GROUP, STATUS_FIELDS, camera_status_event
 from workers.status import read_status
 
 logger = logging.getLogger(__name__)
@@ -75,13 +76,15 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.tasks.append(asyncio.create_task(self.expire_unauthenticated()))
 
     def token_from_handshake(self) -> str | None:
-        for name, value in self.scope.get("headers", []):
+        headers: list[tuple[bytes, bytes]] = self.scope.get("headers", [])
+        for name, value in headers:
             if name == b"authorization":
                 scheme, _, key = value.decode("latin1").partition(" ")
                 if scheme.lower() in ("token", "bearer") and key.strip():
                     return key.strip()
                 return ""  # present but malformed: refused like a wrong token
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        query_string: bytes = self.scope.get("query_string", b"")
+        query = parse_qs(query_string.decode("latin1"))
         if "token" in query:
             return query["token"][-1]
         return None

@@ -52,7 +52,7 @@ def wall(request: HttpRequest) -> HttpResponse:
         cameras = cameras.filter(site_id=int(site))
     if tag:
         cameras = with_tag(cameras, tag)
-    if state in CaptureState:
+    if state in {s.value for s in CaptureState}:
         statuses = read_status(client(), list(cameras.values_list("pk", flat=True)))
         cameras = cameras.filter(pk__in=[cid for cid, s in statuses.items() if s.get("state") == state])
     cameras = cameras.annotate(open_alarms=Count("alarms", filter=Q(alarms__status__in=OPEN)))
@@ -60,7 +60,7 @@ def wall(request: HttpRequest) -> HttpResponse:
     shown = list(page.object_list)
     statuses = read_status(client(), [c.pk for c in shown])
     tiles = [{"camera": c, "status": statuses[c.pk]} for c in shown]
-    return page(request, "panel/wall.html", "wall", {
+    return render_page(request, "panel/wall.html", "wall", {
         "page": page, "tiles": tiles, "sites": sites, "states": [s.value for s in CaptureState],
         "filters": {"site": site, "tag": tag, "state": state}, "query": query_without_page(request),
     })
@@ -96,7 +96,7 @@ def alarm_list(request: HttpRequest) -> HttpResponse:
     page = page_of(request, found, ALARM_PAGE)
     cameras = scope_to_sites(Camera.objects.all(), request.user, "site").order_by("name").values_list("pk", "name")
     algorithms = alarms.order_by().values_list("algorithm", flat=True).distinct()
-    return page(request, "panel/alarms.html", "alarms", {
+    return render_page(request, "panel/alarms.html", "alarms", {
         "page": page, "errors": filters.errors, "filters": request.GET, "query": query_without_page(request),
         "cameras": list(cameras), "sites": visible_sites(request.user), "algorithms": sorted(set(algorithms)),
         "severities": SeverityChoices.choices, "statuses": AlarmStatus.choices,
@@ -114,7 +114,7 @@ def alarm_detail(request: HttpRequest, pk: int) -> HttpResponse:
     frame = details.get("frame_size") or [0, 0]
     zone_points = details.get("zone_points") or (alarm.zone.points if alarm.zone else None) or []
     width, height = (int(frame[0]), int(frame[1])) if len(frame) == 2 else (0, 0)
-    return page(request, "panel/alarm_detail.html", "alarms", {
+    return render_page(request, "panel/alarm_detail.html", "alarms", {
         "alarm": alarm, "history": alarm.history.select_related("user"), "deliveries": deliveries,
         "can_operate": operator, "width": width, "height": height,
         "zone_svg": " ".join(f"{x * width:.1f},{y * height:.1f}" for x, y in zone_points) if width else "",
@@ -131,7 +131,7 @@ def box_rect(box: Any) -> tuple[float, float, float, float] | None:
     return x1, y1, x2 - x1, y2 - y1
 
 
-def page(request: HttpRequest, template: str, nav: str, context: dict[str, Any]) -> HttpResponse:
+def render_page(request: HttpRequest, template: str, nav: str, context: dict[str, Any]) -> HttpResponse:
     role = role_of(request.user)
     return render(request, template, {**context, "nav": nav, "panel_role": role.value if role else ""})
 
