@@ -141,6 +141,78 @@ def test_a_camera_edit_cannot_slip_a_control_character_in_either(api: Any, resol
     assert response.status_code == 400 and "stream_url" in response.json()
 
 
+def test_control_characters_in_camera_credentials_are_refused_as_in_the_url(api: Any, root: Any) -> None:
+    """ffmpeg percent-decodes the user info and writes the user name into its Digest
+    Authorization header: a CR/LF there is header injection, whichever way it was typed."""
+    admin = api("admin")
+    missed = []
+    for fields, field in [({"username": "a\r\nX-Injected: 1", "password": "pw"}, "username"),
+                          ({"username": "a", "password": "pw\nX: 1"}, "password"),
+                          ({"username": "a\x00", "password": "pw"}, "username"),
+                          ({"stream_url": "rtsp://a%0d%0aX-Injected:%201:pw@10.0.0.1/x"}, "stream_url"),
+                          ({"stream_url": "rtsp://a:p%0Aw@10.0.0.1/x"}, "stream_url")]:
+        payload = {"name": uuid.uuid4().hex[:10], "stream_url": "rtsp://10.0.0.1/x", **fields}
+        response = admin.post("/api/v1/cameras/", payload, format="json")
+        if response.status_code != 400 or field not in response.json():
+            missed.append(f"{fields} -> {response.status_code} {response.content[:200]!r}")
+    assert missed == []
+    spaced = admin.post("/api/v1/cameras/", {"name": "spaced", "stream_url": "rtsp://10.0.0.1/x", "username": "ad min",
+                                             "password": "correct horse battery"}, format="json")
+    assert spaced.status_code == 201, spaced.json()  # spaces are fine in a password
+
+    form = {**camera_form("rtsp://10.0.0.1/x"), "username": "a\r\nX-Injected: 1", "password": "pw"}
+    response = root.post(reverse("admin:cameras_camera_add"), form)
+    assert response.status_code == 200 and "username" in form_errors(response)
+
+
+def test_the_capture_worker_never_sends_a_control_character_from_stored_credentials(
+    live_db: Any, settings: Any, tmp_path: Path
+) -> None:
+    """A row stored before the check: the worker refuses to connect rather than inject headers."""
+    import threading
+
+    from capture_helpers import LoopThread, clear_lease_grace, wait_for
+
+    from controlplane.cameras.models import Camera
+    from controlplane.core.redis import client
+    from workers.status import read_status
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:  # an RTSP server that asks for Digest authentication, and records requests
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    request, data = data.split(b"\r\n\r\n", 1)
+                    received.append(request)
+                    cseq = next(line for line in request.split(b"\r\n") if line.lower().startswith(b"cseq"))
+                    conn.sendall(b"RTSP/1.0 401 Unauthorized\r\n" + cseq + b"\r\n"
+                                 b'WWW-Authenticate: Digest realm="cam", nonce="n0"\r\n\r\n')
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    clear_lease_grace()
+    camera = Camera(name="injected", stream_url=f"rtsp://127.0.0.1:{listener.getsockname()[1]}/x")
+    camera.credentials = Camera.credentials_for("a", "pw").replace('"a"', '"a\\r\\nX-Injected: 1"')
+    camera.save()
+    try:
+        with LoopThread(camera.pk):
+            status = wait_for(lambda: (s := read_status(client(), [camera.pk])[camera.pk]).get("last_error") and s,
+                              timeout=15)
+    finally:
+        listener.close()
+    assert not any(b"\nX-Injected" in request for request in received), received
+    assert "control character" in status["last_error"]
+
+
 # --- file: URLs ---------------------------------------------------------------------------------
 @pytest.fixture
 def media(tmp_path: Path, settings: Any) -> Path:

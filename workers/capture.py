@@ -37,7 +37,7 @@ from analytics.config import CameraConfig, mask_text, mask_url
 from controlplane.cameras.models import Camera, Segment, StaleEpochError
 from controlplane.core.fields import decrypt
 from controlplane.core.redis import client, key
-from controlplane.core.validators import media_file_target
+from controlplane.core.validators import media_file_target, validate_credential
 from workers.config import CameraGone, camera_config
 from workers.leases import Lease, LeaseGraceError
 from workers.recorder import FinishedSegment, SegmentWriter
@@ -167,6 +167,10 @@ def stream_url_with_credentials(config: CameraConfig) -> str:
     import json
 
     creds = json.loads(decrypt(config.credentials))
+    try:  # a row stored before the API checked them: never into ffmpeg's Authorization header
+        validate_credential(creds["username"] + creds["password"])
+    except ValidationError:
+        raise ValueError("the camera's user name or password holds a control character") from None
     parts = urlsplit(config.stream_url)
     userinfo = quote(creds["username"], safe="") + (":" + quote(creds["password"], safe="") if creds["password"] else "")
     return urlunsplit((parts.scheme, f"{userinfo}@{parts.netloc}", parts.path, parts.query, parts.fragment))
@@ -347,7 +351,11 @@ class CaptureLoop:
         assert self.config is not None
         self.state = CaptureState.CONNECTING
         self.publish_status(force=True)
-        url = stream_url_with_credentials(self.config)
+        try:
+            url = stream_url_with_credentials(self.config)
+        except ValueError as exc:
+            self.fail(exc)
+            return False
         scheme = urlsplit(url).scheme
         if scheme == "file":
             try:  # ffmpeg opens exactly the path checked now: canonical, inside PANOPTES_MEDIA_DIRS

@@ -179,7 +179,7 @@ def post_pinned(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> 
     for i, address in enumerate(target.addresses):
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(str(address), target.port, maxsize=1, ssl_context=tls_context(),
-                                               server_hostname=target.hostname)
+                                               server_hostname=target.hostname.rstrip("."))
         else:
             pool = urllib3.HTTPConnectionPool(str(address), target.port, maxsize=1)
         try:

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from analytics.config import MASK, mask_url, split_credentials, unmask_url
 from analytics.limits import MAX_RETENTION_HOURS, MAX_TAG_LENGTH, MAX_TAGS
 from controlplane.core.fields import EncryptedTextField
-from controlplane.core.validators import validate_stream_url
+from controlplane.core.validators import validate_credential, validate_stream_url
 
 
 class Site(models.Model):
@@ -110,7 +110,15 @@ class Camera(models.Model):
     # --- credentials --------------------------------------------------------------------------
     @staticmethod
     def credentials_for(username: str, password: str) -> str:
-        """The plain value of ``credentials`` for a user name and password ("" for none)."""
+        """The plain value of ``credentials`` for a user name and password ("" for none).
+
+        Raises ValidationError naming ``username``/``password`` (the API's and the admin form's
+        fields) for a control character: workers.capture puts them into the URL ffmpeg opens."""
+        for field, value in (("username", username), ("password", password)):
+            try:
+                validate_credential(value)
+            except ValidationError as exc:
+                raise ValidationError({field: exc.messages}) from None
         return json.dumps({"username": username, "password": password}) if (username or password) else ""
 
     def set_credentials(self, username: str, password: str) -> None:

@@ -23,7 +23,7 @@ import socket
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -81,6 +81,14 @@ def check_characters(url: str) -> None:
             raise ValidationError(
                 f"URL holds a control character or space ({ch!r} at position {i}); percent-encode it"
             )
+
+
+def validate_credential(value: str) -> None:
+    """A camera's user name or password: no control characters (spaces are fine). ffmpeg percent-
+    decodes the URL's user info and writes the user name into its Digest Authorization header."""
+    for ch in value:
+        if unicodedata.category(ch)[0] == "C":
+            raise ValidationError(f"holds a control character ({ch!r})")
 
 
 def split_url(url: str, schemes: tuple[str, ...]) -> SplitResult:
@@ -263,6 +271,11 @@ def validate_stream_url(url: str) -> None:
         media_file_path(url)
         return
     parts = split_url(url, STREAM_SCHEMES)
+    for part in (parts.username, parts.password):
+        try:
+            validate_credential(unquote(part or ""))
+        except ValidationError as exc:
+            raise ValidationError(f"the user info, decoded, {exc.messages[0]}") from None
     host = parse_host(parts)
     try:
         addresses = resolve(host)
