@@ -141,6 +141,17 @@ def _sqlite(path: str) -> dict[str, object]:
     }
 
 
+def is_strong_key(key: str) -> bool:
+    """Whether a field-encryption key looks like 32 random bytes or more.
+
+    At least 43 characters (``secrets.token_urlsafe(32)`` gives 43, ``Fernet.generate_key()`` 44,
+    ``secrets.token_hex(32)`` 64) of which at least 10 differ (``aaaa...`` or ``abab...`` is
+    not random). Length is what can be checked; a long phrase still passes, so generate keys.
+    Used by the production settings and ``check --deploy`` (controlplane.core.checks).
+    """
+    return len(key) >= 43 and len(set(key)) >= 10
+
+
 def local_secret(path: Path, *, nbytes: int = 48) -> str:
     """A random secret kept in a file under var/, made on first use (development only).
 

@@ -19,6 +19,7 @@ from controlplane.env import (
     env_path,
     env_str,
     env_url,
+    is_strong_key,
     local_secret,
 )
 
@@ -43,6 +44,14 @@ if PRODUCTION:
         raise ImproperlyConfigured(
             "PANOPTES_FIELD_KEYS must hold at least one Fernet key in production "
             "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    if not is_strong_key(FIELD_ENCRYPTION_KEYS[0]):
+        # Only the first key encrypts; older ones may stay weak while they still decrypt old values
+        # (check --deploy warns about them: panoptes.W002).
+        raise ImproperlyConfigured(
+            "PANOPTES_FIELD_KEYS: the first key (the one that encrypts) must be 32 random bytes or more: at "
+            "least 43 characters, at least 10 of them different. Make one with python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
         )
 else:
     SECRET_KEY = env_str("SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
@@ -266,6 +275,8 @@ LOGGING = {
 
 # --- Production hardening (what `check --deploy` asks for) -------------------------------------
 if PRODUCTION:
+    # JSON only: the browsable API's HTML pages (forms posting with the session) are for development.
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)

@@ -27,6 +27,7 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         "PANOPTES_FIELD_KEYS": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "panoptes.example.com",
         "PANOPTES_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "mysql://panoptes@db.example.com/panoptes",  # check does not connect
     }
 
 
@@ -84,3 +85,72 @@ def test_nvdec_decoding_is_accepted_only_with_the_torch_backend(tmp_path: Path, 
 
     assert (result.returncode == 0) == (not error), result.stderr[-2000:]
     assert error in result.stderr
+
+
+@pytest.mark.parametrize("key", [
+    "x",  # the finding: one character was accepted
+    "correct-horse-battery",  # a phrase, not 32 random bytes
+    "a" * 64,  # long, but one character repeated
+    "abababababababababababababababababababababababab",
+])
+def test_production_refuses_a_weak_field_key(tmp_path: Path, key: str) -> None:
+    env = {**_production_env(tmp_path), "PANOPTES_FIELD_KEYS": key}
+
+    result = _manage(env, "check")
+
+    assert result.returncode != 0
+    assert "PANOPTES_FIELD_KEYS" in result.stderr
+    assert len(key) == 1 or key not in result.stderr  # the key is never echoed
+
+
+@pytest.mark.parametrize("key", [
+    secrets.token_urlsafe(32),  # 43 characters
+    "Fernet",  # Fernet.generate_key(), filled in below
+    secrets.token_hex(32),  # 64 hexadecimal digits
+])
+def test_production_accepts_fernet_keys_and_32_random_bytes(tmp_path: Path, key: str) -> None:
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode() if key == "Fernet" else key
+    result = _manage({**_production_env(tmp_path), "PANOPTES_FIELD_KEYS": key}, "check", "--deploy",
+                     "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_weak_older_field_key_still_decrypts_but_check_deploy_says_to_retire_it(tmp_path: Path) -> None:
+    env = {**_production_env(tmp_path), "PANOPTES_FIELD_KEYS": f"{secrets.token_urlsafe(32)},old"}
+
+    started = _manage(env, "check")
+    deploy = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert started.returncode == 0, started.stderr
+    assert deploy.returncode != 0 and "panoptes.W002" in deploy.stderr + deploy.stdout
+
+
+def test_check_deploy_warns_that_sqlite_is_not_for_production(tmp_path: Path) -> None:
+    env = _production_env(tmp_path)
+    del env["DATABASE_URL"]
+
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert "panoptes.W001" in result.stderr + result.stdout and "SQLite" in result.stderr + result.stdout
+
+
+_CONTENT_TYPE_OF_API_PAGE = (
+    "from django.test import Client; "
+    "r = Client().get('/api/v1/cameras/', HTTP_ACCEPT='text/html,application/xhtml+xml,*/*;q=0.8', "
+    "HTTP_HOST='panoptes.example.com', secure=True); "
+    "print(r.status_code, r['Content-Type'])"
+)
+
+
+def test_production_serves_no_browsable_api(tmp_path: Path) -> None:
+    """A browser asking for HTML (and anything else) gets JSON in production."""
+    production = _manage(_production_env(tmp_path), "shell", "-v", "0", "-c", _CONTENT_TYPE_OF_API_PAGE)
+    development = _manage({"PANOPTES_VAR_DIR": str(tmp_path), "ALLOWED_HOSTS": "panoptes.example.com"},
+                          "shell", "-v", "0", "-c", _CONTENT_TYPE_OF_API_PAGE)
+
+    assert production.stdout.split() == ["401", "application/json"], production.stderr
+    assert development.stdout.split()[1] == "text/html;", development.stderr  # a browser gets the browsable API

@@ -11,6 +11,8 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
+        from controlplane.core import checks  # noqa: F401  (registers the deploy checks)
+
         post_migrate.connect(_sync_roles, dispatch_uid="panoptes-sync-roles")
 
 
