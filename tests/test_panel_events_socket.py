@@ -63,10 +63,11 @@ def test_it_refuses_sockets_without_a_valid_token(panel_server: str, live_db: An
             assert refused.value.response.status_code == 403
         async with websockets.connect(ws_url(panel_server)) as ws:  # no credentials: only "auth" is heard
             await ws.send(json.dumps({"type": "ping"}))
-            error = json.loads(await ws.recv())
-            assert error["type"] == "error" and error["status"] == 401
-            with pytest.raises(ConnectionClosed) as closed:
-                await ws.recv()
+            async with asyncio.timeout(3):  # at once, not when the auth wait expires
+                error = json.loads(await ws.recv())
+                assert error["type"] == "error" and error["status"] == 401
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         async with websockets.connect(ws_url(panel_server)) as ws:
             await ws.send(json.dumps({"type": "auth", "token": "wrong"}))
