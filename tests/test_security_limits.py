@@ -436,3 +436,41 @@ def test_deeply_nested_json_on_the_events_socket_is_an_error_message_before_auth
 
     assert deep["status"] == 400 and "nested" in deep["detail"], deep
     assert after["type"] == "error" and after["status"] == 401, after
+
+
+def test_the_binding_limit_is_shown_on_the_zone_page_where_the_zone_field_is_hidden(world: dict[str, Any]) -> None:
+    from django.contrib.auth.models import Group, User
+
+    from controlplane.algorithms.models import Algorithm, AlgorithmBinding
+    from controlplane.zones.models import Zone
+
+    zone = Zone.objects.get(pk=world["zone"]["id"])
+    intrusion = Algorithm.objects.get(slug="intrusion")
+    AlgorithmBinding.objects.bulk_create(
+        AlgorithmBinding(zone=zone, algorithm=intrusion, params={"min_dwell": 1.0}, target_classes=["person"])
+        for _ in range(MAX_BINDINGS_PER_CAMERA)
+    )
+    staff = User.objects.create_user(username="op-limit", password="Panoptes-test-pw-1", is_staff=True)
+    staff.groups.add(Group.objects.get(name="operator"))
+    panel = Client()
+    panel.force_login(staff)
+    existing = list(zone.bindings.order_by("pk"))
+    form = {
+        "camera": zone.camera_id, "name": zone.name, "kind": "polygon", "points": json.dumps(zone.points),
+        "direction": "any", "enabled": "on", "bindings-TOTAL_FORMS": str(len(existing) + 1),
+        "bindings-INITIAL_FORMS": str(len(existing)), "bindings-MIN_NUM_FORMS": "0", "bindings-MAX_NUM_FORMS": "1000",
+    }
+    for i, binding in enumerate([*existing, None]):
+        form.update({
+            f"bindings-{i}-id": str(binding.pk) if binding else "", f"bindings-{i}-zone": str(zone.pk),
+            f"bindings-{i}-algorithm": str(intrusion.pk), f"bindings-{i}-params": '{"min_dwell": 1.0}',
+            f"bindings-{i}-target_classes": '["person"]', f"bindings-{i}-min_score": "0.5",
+            f"bindings-{i}-cooldown_seconds": "60", f"bindings-{i}-severity": "high", f"bindings-{i}-enabled": "on",
+            f"bindings-{i}-schedule": '{"timezone": "UTC", "windows": []}',
+        })
+
+    refused = panel.post(url(Zone, "change", zone.pk), form)
+
+    assert refused.status_code == 200
+    assert f"at most {MAX_BINDINGS_PER_CAMERA} bindings" in refused.content.decode()
+    assert zone.bindings.count() == MAX_BINDINGS_PER_CAMERA

@@ -108,6 +108,13 @@ class AlgorithmBindingForm(forms.ModelForm):  # type: ignore[type-arg]
             )
         return cleaned
 
+    def _post_clean(self) -> None:
+        # The model's own errors on a hidden zone (a camera's binding limit) would not be shown.
+        super()._post_clean()  # type: ignore[misc]  # a private hook the stubs leave out
+        zone_field = self.fields.get("zone")
+        if zone_field is not None and zone_field.widget.is_hidden and "zone" in self.errors:
+            self.add_error(None, self.errors.pop("zone"))
+
 
 @admin.register(AlgorithmBinding)
 class AlgorithmBindingAdmin(SiteScopedAdmin):

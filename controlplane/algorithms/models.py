@@ -127,10 +127,10 @@ class AlgorithmBinding(models.Model):
         self.normalise()
         if not self.zone_id:
             return
-        camera = self.zone.camera
-        if AlgorithmBinding.objects.filter(zone__camera=camera).exclude(pk=self.pk).count() >= MAX_BINDINGS_PER_CAMERA:
-            raise ValidationError({"zone": f"a camera has at most {MAX_BINDINGS_PER_CAMERA} bindings; {camera} has them all"})
-        model = DetectorModel.for_camera(camera.detector_model_id)
+        camera_id = self.zone.camera_id
+        if AlgorithmBinding.objects.filter(zone__camera_id=camera_id).exclude(pk=self.pk).count() >= MAX_BINDINGS_PER_CAMERA:
+            raise ValidationError({"zone": f"a camera has at most {MAX_BINDINGS_PER_CAMERA} bindings; {self.zone.camera} has them all"})
+        model = DetectorModel.run_by(camera_id)
         if model is None or not self.target_classes:  # no model registered yet; no algorithm (its own error)
             return
         known = [c for c in self.target_classes if c in model.class_names]
