@@ -6,6 +6,7 @@ database fixture is involved.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the quick start must not inherit from the environment of whoever runs the tests.
@@ -144,6 +146,14 @@ def test_it_serves_the_panel_and_the_api_until_stopped(env: dict[str, str], var_
         password = (var_dir / "admin_password").read_text().strip()
         form = urllib.parse.urlencode({"username": "admin", "password": password}).encode()
         assert status_of(f"{base}/api/v1/auth/token/", data=form) == 200
+        # The panel and its WebSocket, from the same ASGI server (daphne), with its static files.
+        assert status_of(f"{base}/panel/login/") == 200
+        assert status_of(f"{base}/static/vendor/htmx.org/dist/htmx.min.js") == 200
+        with urllib.request.urlopen(f"{base}/api/v1/auth/token/", data=form, timeout=5) as response:
+            token = json.load(response)["token"]
+        with connect(f"ws://127.0.0.1:{port}/ws/v1/events/", additional_headers={"Authorization": f"Token {token}"},
+                     open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, log.read_text()
