@@ -46,6 +46,7 @@ MAX_RETENTION_HOURS = 10 * 8766
 #: model with MAX_MODEL_CLASSES names (~200 KB at most); 1 MiB is well above both. Django's
 #: default (2.5 MiB) admitted the 2.4 MB polygon.
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
-#: The deepest document the API takes is a binding's schedule (4 levels); MariaDB refuses JSON
-#: deeper than 100, and Python's parser raised RecursionError (a 500) at ~1,000.
+#: The deepest document the API takes is a binding's schedule (4 levels). MariaDB's JSON columns
+#: refuse a value 32 deep (JSON_VALID, 10.11), so a field inside a body at this limit still fits;
+#: Python's parser raised RecursionError (a 500) at ~1,000.
 MAX_JSON_DEPTH = 32
