@@ -126,13 +126,18 @@ def test_concurrent_guesses_get_no_more_than_the_limit(limits: Any) -> None:
 
 
 def test_the_lock_lifts_after_the_lockout_time(limits: Any) -> None:
-    limits.LOGIN_LOCKOUT_SECONDS = 2
+    # The lockout counts from the first failure: with the real (slow) password hasher, five
+    # failures took longer than a short lockout on a loaded machine, and the lock lifted early.
+    limits.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    limits.LOGIN_LOCKOUT_SECONDS = 3
     user()
+    started = time.monotonic()
     for _ in range(5):
         token_login("olga", "wrong")
     assert token_login("olga", PASSWORD).status_code == 429
+    assert time.monotonic() - started < 3, "too slow to observe the lock"
 
-    time.sleep(2.5)
+    time.sleep(3.5)
 
     assert token_login("olga", PASSWORD).status_code == 200
 
