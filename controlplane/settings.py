@@ -161,9 +161,14 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+        # socket_timeout above channels_redis' 5 s blocking pop: redis-py's own 5 s default made
+        # every socket idle for 5 s die ("Timeout reading", close 1011; tests/test_panel_events_socket.py).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
+# How often an open socket checks that its token or session still stands (logout, deleted token,
+# deactivated user, role or sites changed): 30 s, a few queries per socket and check.
+SOCKET_REAUTH_SECONDS = env_int("PANOPTES_SOCKET_REAUTH_SECONDS", 30, minimum=1)
 
 # Capture (workers.capture; DESIGN §4). Seconds.
 # 10 s lease: survives a 3 s Redis stall and a 5 s stream stall with renewals every 2 s.

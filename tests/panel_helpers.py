@@ -67,6 +67,7 @@ def panel_server(django_db_setup: None, panel_storage: Path, tmp_path_factory: p
         "PANOPTES_REDIS_PREFIX": settings.REDIS_PREFIX, "PANOPTES_VAR_DIR": str(var),
         "STORAGE_ROOT": str(panel_storage), "SECRET_KEY": settings.SECRET_KEY,
         "PANOPTES_FIELD_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "PANOPTES_SOCKET_REAUTH_SECONDS": "1",  # revoked credentials end sockets within a test's patience
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     port = free_port()

@@ -42,6 +42,14 @@ async def next_of(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
 
 def session_cookie(base: str, username: str) -> str:
     """Log in through the panel's login page, as a browser would; the session cookie header."""
+    return cookie_header(logged_in(base, username))
+
+
+def cookie_header(http: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+
+
+def logged_in(base: str, username: str) -> requests.Session:
     http = requests.Session()
     page = http.get(f"{base}/panel/login/", timeout=5)
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
@@ -49,7 +57,16 @@ def session_cookie(base: str, username: str) -> str:
     done = http.post(f"{base}/panel/login/", data={"username": username, "password": PASSWORD,
                                                    "csrfmiddlewaretoken": csrf.group(1)}, timeout=5)
     assert done.url.endswith("/panel/"), done.url
-    return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+    return http
+
+
+async def closed_for_revoked_credentials(ws: Any) -> None:
+    """The socket is told and closed (4401) within a few seconds (PANOPTES_SOCKET_REAUTH_SECONDS=1 here)."""
+    error = await next_of(ws, "error", timeout=6)
+    assert error["status"] == 401 and "revoked" in error["detail"]
+    with pytest.raises(ConnectionClosed) as closed:
+        await next_of(ws, "never", timeout=3)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
 def test_it_refuses_sockets_without_a_valid_token(panel_server: str, live_db: Any) -> None:  # noqa: F811
@@ -211,5 +228,44 @@ def test_camera_status_changes_are_pushed_to_subscribers(panel_server: str, scen
             status = await next_of(ws, "camera.status")
             assert status["schema_version"] == 1
             assert (status["data"]["state"], status["data"]["worker"], status["data"]["input_fps"]) == ("streaming", "capture@h1", "25.00")
+
+    asyncio.run(scenario())
+
+
+def test_a_socket_ends_when_its_token_is_deleted_or_its_session_logged_out(panel_server: str, live_db: Any) -> None:  # noqa: F811
+    from rest_framework.authtoken.models import Token
+
+    token = token_for("temp", "viewer")
+    make_user("shift", "operator")
+    http = logged_in(panel_server, "shift")
+
+    async def scenario() -> None:
+        async with websockets.connect(ws_url(panel_server), additional_headers={"Authorization": f"Token {token}"}) as ws:
+            await next_of(ws, "hello")
+            await asyncio.to_thread(lambda: Token.objects.filter(key=token).delete())
+            await closed_for_revoked_credentials(ws)
+        async with websockets.connect(ws_url(panel_server), additional_headers={"Cookie": cookie_header(http)},
+                                      origin=panel_server) as ws:  # type: ignore[arg-type]
+            await next_of(ws, "hello")
+            csrf = http.cookies["csrftoken"]
+            out = await asyncio.to_thread(lambda: http.post(f"{panel_server}/panel/logout/", timeout=5,
+                                                            headers={"X-CSRFToken": csrf, "Referer": panel_server}))
+            assert out.url.endswith("/panel/login/")
+            await closed_for_revoked_credentials(ws)
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_socket_stays_open_and_still_receives_alarms(panel_server: str, scene: Scene) -> None:  # noqa: F811
+    """Longer than the channel layer's 5 s blocking read of Redis (redis-py's default socket timeout
+    is 5 s too: without a longer one, an idle socket died with 1011)."""
+    token = token_for("night", "viewer")
+
+    async def scenario() -> None:
+        async with websockets.connect(ws_url(panel_server), additional_headers={"Authorization": f"Token {token}"}) as ws:
+            await next_of(ws, "hello")
+            await asyncio.sleep(7)
+            alarm = await asyncio.to_thread(raise_alarm, scene, 12)
+            assert (await next_of(ws, "alarm.created"))["data"]["id"] == alarm.pk
 
     asyncio.run(scenario())

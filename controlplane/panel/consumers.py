@@ -18,11 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from controlplane.alarms.api.serializers import CloseSerializer
@@ -50,6 +53,7 @@ CLOSE_UNAUTHENTICATED = 4401
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     user: Any = None
+    token: str | None = None  # the API token the socket authenticated with (None: a session)
     sites: set[int] | None = None  # None: every site
     cameras: list[int] | None = None  # subscribed camera ids (in scope); None: all in scope
     tasks: list[asyncio.Task[None]]
@@ -63,6 +67,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if user is None:
                 await self.close()  # before accept: the handshake is refused (HTTP 403)
                 return
+            self.token = token
             await self.start(user)
             return
         session_user = self.scope.get("user")
@@ -156,6 +161,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             for task in self.tasks:
                 task.cancel()
             self.tasks = []
+            self.token = message["token"]
             return await self.start(user)
         handler = {
             "ping": self.on_ping, "subscribe": self.on_subscribe,
@@ -223,14 +229,37 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json(message["event"])
 
     async def watch_status(self) -> None:
+        checked = time.monotonic()
         while True:
             try:
+                if time.monotonic() - checked >= settings.SOCKET_REAUTH_SECONDS:
+                    checked = time.monotonic()
+                    if not await database_sync_to_async(self.still_allowed)():
+                        return await self.refuse("the credentials of this socket were revoked (logged out, token "
+                                                 "deleted, user deactivated or out of every role)")
                 await self.send_status()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis or the database away for a moment: try again later
                 logger.warning("events socket: camera status not read (%s)", exc)
             await asyncio.sleep(STATUS_SECONDS)
+
+    def still_allowed(self) -> bool:
+        """Whether the socket's token or session still stands for an active user with a role; sites refreshed."""
+        if self.token is not None:
+            user = user_for_token(self.token)
+            if user is None or user.pk != self.user.pk:
+                return False
+        else:
+            session = self.scope.get("session")
+            if session is None or not session.session_key or not session.exists(session.session_key):
+                return False
+            user = get_user_model().objects.filter(pk=self.user.pk, is_active=True).first()
+            if user is None or role_of(user) is None:
+                return False
+        self.user = user
+        _, self.sites = role_and_sites(user)
+        return True
 
     async def send_status(self) -> None:
         events = await database_sync_to_async(self.changed_status)()
