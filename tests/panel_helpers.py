@@ -51,9 +51,45 @@ def panel_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("panel-storage")
 
 
+class PanelServer:
+    """``daphne controlplane.asgi:application`` on one port, as quickstart and docker run it."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log, self.port = env, log, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "controlplane.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None, f"daphne exited:\n{self.log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, f"daphne did not listen:\n{self.log.read_text()}"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
 @pytest.fixture(scope="module")
-def panel_server(django_db_setup: None, panel_storage: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The web role under daphne, as quickstart and docker run it; its base URL."""
+def panel_process(django_db_setup: None, panel_storage: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanelServer]:
+    """The web role under daphne on this run's test database, Redis prefix (so its channel layer) and storage."""
     from django.conf import settings
     from django.db import connection
 
@@ -70,33 +106,20 @@ def panel_server(django_db_setup: None, panel_storage: Path, tmp_path_factory: p
         "PANOPTES_SOCKET_REAUTH_SECONDS": "1",  # revoked credentials end sockets within a test's patience
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    port = free_port()
-    log = var / "daphne.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "controlplane.asgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    server = PanelServer(env, var / "daphne.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"daphne exited:\n{log.read_text()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"daphne did not listen:\n{log.read_text()}"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
         if os.environ.get("PANEL_SERVER_LOG"):
-            print(log.read_text())
+            print(server.log.read_text())
+
+
+@pytest.fixture(scope="module")
+def panel_server(panel_process: PanelServer) -> str:
+    """The base URL of the panel server."""
+    return panel_process.url
 
 
 @pytest.fixture(scope="module")

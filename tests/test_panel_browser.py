@@ -16,6 +16,7 @@ from panel_helpers import (  # noqa: F401 (fixtures)
     live,
     log_in,
     new_page,
+    panel_process,
     panel_server,
     panel_storage,
     raise_alarm,
@@ -170,3 +171,25 @@ def test_the_alarm_detail_plays_the_replay_once_ready_with_the_zone_and_box_over
     assert all(deliveries.nth(i).locator("td").first.inner_text() == "soc" for i in range(2))
     page.wait_for_function("document.getElementById('replay').readyState >= 2", timeout=10_000)
     shoot(page, "alarm-detail-replay")
+
+
+def test_an_open_wall_resumes_live_updates_by_itself_after_the_server_restarts(
+    new_page: Any, scene: Scene, redis_client: Any, panel_process: Any  # noqa: F811
+) -> None:
+    from workers.status import write_status
+
+    make_user("nina", "viewer")
+    page = new_page()
+    log_in(page, "nina")
+    live(page)
+    page.evaluate("window.notReloaded = true")
+
+    panel_process.stop()
+    page.wait_for_selector("#socket-state[data-state=offline]")
+    panel_process.start()
+    page.wait_for_selector("#socket-state[data-state=live]", timeout=15_000)  # reconnected and resubscribed
+
+    write_status(redis_client, scene.camera.pk, {"state": "backoff", "last_error": "connection refused"})
+    page.wait_for_function(f"""document.querySelector('.tile[data-camera="{scene.camera.pk}"] [data-field=state]')
+                               .textContent === 'backoff (connection refused)'""")
+    assert page.evaluate("window.notReloaded") is True

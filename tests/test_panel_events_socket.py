@@ -15,7 +15,7 @@ import pytest
 import requests
 import websockets
 from conftest import make_user
-from panel_helpers import PASSWORD, Scene, browser, panel_server, panel_storage, raise_alarm, scene  # noqa: F401
+from panel_helpers import PASSWORD, Scene, panel_process, panel_server, panel_storage, raise_alarm, scene  # noqa: F401
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.slow

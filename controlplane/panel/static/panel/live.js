@@ -26,7 +26,7 @@ function open() {
   ws.addEventListener("close", () => {
     stateLabel("offline");
     setTimeout(open, retry);  // a restarted server: resubscribe on its hello
-    retry = Math.min(retry * 2, 10000);
+    retry = Math.min(retry * 2, 5000);
   });
 }
 
