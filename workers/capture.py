@@ -592,6 +592,9 @@ def announce(segment: Segment) -> None:
     """Tell the gpu queue about a recorded segment (ids and paths only, never frames).
 
     A failed announcement leaves ``announced_at`` empty; the supervisor announces it again.
+    Not added to the parent task: Celery appends each task sent from inside a running task to
+    that task's ``request.children``, and the capture task runs for days, so every segment kept
+    an AsyncResult (~1 KB: 0.65 MB/min for 50 cameras; tests/test_capture_memory.py).
     """
     from workers.celery import app
 
@@ -599,6 +602,7 @@ def announce(segment: Segment) -> None:
         app.send_task(
             "panoptes.detect_segment", args=[segment.pk],
             kwargs={"camera_id": segment.camera_id, "seq": segment.seq, "path": segment.path}, queue="gpu",
+            add_to_parent=False,
         )
     except Exception as exc:  # kombu raises many kinds of errors on a broker outage
         logger.warning("segment %s: not announced (%s); the supervisor will retry", segment.pk, exc)
