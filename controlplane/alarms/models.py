@@ -102,7 +102,12 @@ class Alarm(models.Model):
 
     class Meta:
         ordering = ["-event_time", "-id"]
-        indexes = [models.Index(fields=["camera", "-event_time"]), models.Index(fields=["status", "-event_time"])]
+        indexes = [
+            models.Index(fields=["camera", "-event_time"]), models.Index(fields=["status", "-event_time"]),
+            # The alarm lists' own order (panel and API), read from an index instead of sorting every
+            # alarm: the panel's first page of 100,000 alarms 65 ms p50 with it, 85 without (bench/panel_pages.py).
+            models.Index(fields=["-event_time", "-id"], name="alarm_newest_first"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.algorithm} on {self.camera_id} at {self.event_time:%Y-%m-%d %H:%M:%S}"

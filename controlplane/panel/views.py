@@ -20,6 +20,7 @@ from controlplane.alarms.api.serializers import CloseSerializer
 from controlplane.alarms.api.views import AlarmFilter
 from controlplane.alarms.choices import AlarmStatus, SeverityChoices
 from controlplane.alarms.models import Alarm, AlarmDelivery
+from controlplane.algorithms.models import Algorithm
 from controlplane.cameras.models import Camera, Site
 from controlplane.core.choices import Role
 from controlplane.core.redis import client
@@ -89,7 +90,9 @@ def scoped_alarms(user: Any) -> QuerySet[Alarm]:
 @role_required(Role.VIEWER)
 def alarm_list(request: HttpRequest) -> HttpResponse:
     """Filters as the API's (AlarmFilter: camera, algorithm, severity, status, since, until) plus site."""
-    alarms = scoped_alarms(request.user)
+    # The page's cameras by a second query, not a join: with the join, MariaDB read the cameras first
+    # and sorted every alarm (480 ms p50 for 100,000; bench/panel_pages.py), without it 65 ms.
+    alarms = scope_to_sites(Alarm.objects.prefetch_related("camera"), request.user, "camera__site")
     site = request.GET.get("site", "")
     if site.isdigit():
         alarms = alarms.filter(camera__site_id=int(site))
@@ -97,7 +100,7 @@ def alarm_list(request: HttpRequest) -> HttpResponse:
     found = filters.qs if filters.is_valid() else alarms.none()
     page = page_of(request, found, ALARM_PAGE)
     cameras = scope_to_sites(Camera.objects.all(), request.user, "site").order_by("name").values_list("pk", "name")
-    algorithms = alarms.order_by().values_list("algorithm", flat=True).distinct()
+    algorithms = Algorithm.objects.values_list("slug", flat=True)  # the catalog: no scan of the alarms
     return render_page(request, "panel/alarms.html", "alarms", {
         "page": page, "errors": filters.errors, "filters": request.GET, "query": query_without_page(request),
         "cameras": list(cameras), "sites": visible_sites(request.user), "algorithms": sorted(set(algorithms)),
