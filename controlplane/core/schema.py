@@ -40,7 +40,7 @@ _ERRORS = {
     "404": ("No such object in the user's scope (sites), or no such file yet.", "Error"),
     "409": ("Conflicts with the current state: a unique value taken, an object in use, a state change that no"
             " longer applies.", "Error"),
-    "413": ("The request body is larger than the installation takes (DATA_UPLOAD_MAX_MEMORY_SIZE).", "Error"),
+    "413": ("The request body is larger than the server takes (`detail` says how large).", "Error"),
     "415": ("The request body's Content-Type is not one the operation reads.", "Error"),
     "429": ("Too many requests; `Retry-After` says when to try again.", "Error"),
 }
@@ -57,7 +57,8 @@ class PanoptesAutoSchema(AutoSchema):
         responses = operation["responses"]
         for code in self._error_codes(operation):
             if code not in responses or not responses[code].get("content"):  # `404: None` in an extend_schema
-                responses[code] = self._error_response(code)
+                documented = responses.get(code, {}).get("description")  # a view's own words win
+                responses[code] = {**self._error_response(code), **({"description": documented} if documented else {})}
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 
