@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,6 @@ ALLOWED_GROWTH = MEASURED_SEGMENTS // 4
 # The suspects of issue 19, named in the failure message: Celery results of sending tasks,
 # PyAV objects, Django query state, log records, the recorder's and the model's segments.
 SUSPECTS = ("celery.", "kombu.", "av.", "django.db.", "logging.", "workers.", "controlplane.")
-# Announcements go to a broker database of their own: tests that count the `gpu` queue of the
-# suite's broker (test_capture_loop) may run at the same time.
-BROKER = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture
@@ -38,19 +34,6 @@ def capture_db(live_db: Any, settings: Any, tmp_path: Path) -> Any:
     settings.STORAGE_ROOT = tmp_path / "storage"
     clear_lease_grace()
     return live_db
-
-
-@pytest.fixture
-def own_broker() -> Iterator[None]:
-    import redis
-
-    from workers.celery import app
-
-    before = app.conf.broker_url
-    app.conf.broker_url = BROKER
-    yield
-    app.conf.broker_url = before
-    redis.Redis.from_url(BROKER).delete("gpu")
 
 
 def live_objects() -> Counter[str]:
@@ -98,7 +81,7 @@ class CaptureTasks:
             raise self.errors[0]
 
 
-def test_a_capture_task_keeps_no_objects_per_recorded_segment(capture_db: Any, own_broker: None, rtsp_server: Any) -> None:
+def test_a_capture_task_keeps_no_objects_per_recorded_segment(capture_db: Any, rtsp_server: Any) -> None:
     from controlplane.cameras.models import Camera, Segment
 
     # Given capture tasks recording 10 cameras into 1 s segments (GOP 1 s), past their warm-up
