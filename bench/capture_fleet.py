@@ -226,8 +226,9 @@ def report_memory(samples: Samples, total: float, goal: float) -> None:
         f"worker RSS: first {rss[0]:.1f} MB, last {rss[-1]:.1f} MB, max {max(rss):.1f} MB;"
         f" slope over the second half {slope_per_minute([(t, v) for t, v in samples.rss if t >= total / 2]):+.3f} MB/min"
     )
-    marks = [f"{round(t / 60):g} min {v:.1f}" for t, v in samples.rss if round(t) % 600 < samples_period(samples)]
-    print(f"  RSS every 10 min (MB): {', '.join(marks)}")
+    marks = [*range(0, int(total) + 1, 600), total]
+    nearest = dict(min(samples.rss, key=lambda sample: abs(sample[0] - mark)) for mark in marks)
+    print(f"  RSS every 10 min (MB): {', '.join(f'{t / 60:.0f} min {v:.1f}' for t, v in nearest.items())}")
     verdict = "PASS" if slope <= goal else "FAIL"
     print(f"  RSS slope over the last {window / 60:.1f} min: {slope:+.3f} MB/min; goal <= {goal:g} MB/min: {verdict}")
     if first and last:
@@ -240,10 +241,6 @@ def report_memory(samples: Samples, total: float, goal: float) -> None:
         f" RTSP server {100 * (samples.server_cpu[-1] - samples.server_cpu[0]) / (t1 - t0):.1f} %,"
         f" machine busy {100 * (busy1 - busy0) / max(1, all1 - all0):.0f} % of all cores"
     )
-
-
-def samples_period(samples: Samples) -> float:
-    return samples.rss[1][0] - samples.rss[0][0] if len(samples.rss) > 1 else 60.0
 
 
 def report(rows: list[Row], samples: Samples, ids: list[int], total: float, goal: float) -> None:

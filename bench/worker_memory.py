@@ -78,10 +78,12 @@ def record_template(storage: Path, detect: bool) -> Template:
     camera = Camera.objects.create(name="template", stream_url="rtsp://10.0.0.1/t", detect_fps=5, enabled=False)
     epoch = Camera.bump_epoch(camera.pk)
     template = Template(storage)
+    recorded_at = datetime.now(UTC)
     with av.open(str(footage("onebyone"))) as container:
         writer = SegmentWriter(container.streams.video[0], storage, camera.pk, SEGMENT_SECONDS)
         for packet in container.demux(container.streams.video[0]):
-            done = writer.write(packet, datetime(2026, 1, 1, tzinfo=UTC))
+            # Stamped now: a template from an old date would be removed by retention (beat runs).
+            done = writer.write(packet, recorded_at)
             if done:
                 template.parts.append(Segment.record(
                     camera_id=camera.pk, epoch=epoch, start_time=done.start_time, end_time=done.end_time,
@@ -247,6 +249,13 @@ def sample(worker: subprocess.Popen[bytes], feed: GpuFeed | AlarmFeed, args: arg
     return rss
 
 
+def every_ten_minutes(rss: list[tuple[float, float]], total: float) -> str:
+    """The sample nearest to each 10th minute, and the last: "0 min 380.1, 10 min 381.0, ..."."""
+    marks = [*range(0, int(total) + 1, 600), total]
+    nearest = [min(rss, key=lambda sample: abs(sample[0] - mark)) for mark in marks]
+    return ", ".join(f"{t / 60:.0f} min {v:.1f}" for t, v in dict(nearest).items())
+
+
 def report(rss: list[tuple[float, float]], total: float, goal: float, role: str) -> None:
     values = [v for _, v in rss]
     window = min(SLOPE_WINDOW, total / 2)
@@ -257,9 +266,7 @@ def report(rss: list[tuple[float, float]], total: float, goal: float, role: str)
     print(f"worker RSS: first {values[0]:.1f} MB, last {values[-1]:.1f} MB, max {max(values):.1f} MB;"
           f" mean first minute {statistics.fmean(first):.1f}, last minute {statistics.fmean(last):.1f}:"
           f" ratio {statistics.fmean(last) / statistics.fmean(first):.3f}")
-    period = rss[1][0] - rss[0][0] if len(rss) > 1 else 60.0
-    marks = [f"{round(t / 60):g} min {v:.1f}" for t, v in rss if round(t) % 600 < period]
-    print(f"  RSS every 10 min (MB): {', '.join(marks)}")
+    print(f"  RSS every 10 min (MB): {every_ten_minutes(rss, total)}")
     print(f"  RSS slope over the last {window / 60:.1f} min: {slope:+.3f} MB/min;"
           f" goal <= {goal:g} MB/min: {'PASS' if slope <= goal else 'FAIL'}")
 
