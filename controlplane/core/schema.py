@@ -39,7 +39,8 @@ _ERRORS = {
     "403": ("The user's role does not allow this.", "Error"),
     "404": ("No such object in the user's scope (sites), or no such file yet.", "Error"),
     "409": ("Conflicts with the current state: a unique value taken, an object in use, a state change that no"
-            " longer applies.", "Error"),
+            " longer applies, or (zones and bindings) the camera's zones being edited by another user in the"
+            " panel's zone editor (`detail` names them and the lock's expiry).", "Error"),
     "413": ("The request body is larger than the server takes (`detail` says how large).", "Error"),
     "415": ("The request body's Content-Type is not one the operation reads.", "Error"),
     "429": ("Too many requests; `Retry-After` says when to try again.", "Error"),
