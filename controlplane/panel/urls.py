@@ -16,4 +16,6 @@ urlpatterns = [
     path("alarms/<int:pk>/", views.alarm_detail, name="alarm"),
     path("alarms/<int:pk>/acknowledge/", views.alarm_acknowledge, name="alarm-acknowledge"),
     path("alarms/<int:pk>/close/", views.alarm_close, name="alarm-close"),
+    path("cameras/<int:pk>/zones/", views.zone_editor, name="zones"),
+    path("cameras/<int:pk>/zones/lock/", views.zone_lock, name="zones-lock"),
 ]

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -26,6 +26,8 @@ from controlplane.core.choices import Role
 from controlplane.core.redis import client
 from controlplane.core.roles import role_of, scope_to_sites
 from controlplane.panel.auth import can_operate, role_required
+from controlplane.zones import locks
+from controlplane.zones.choices import LineDirectionChoices, ZoneKindChoices
 from workers.status import CaptureState, read_status
 
 WALL_PAGE = 48  # tiles per page: a 1,000-camera fleet is 21 pages; each page reads 48 statuses
@@ -168,3 +170,31 @@ def alarm_close(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.warning(request, f"Alarm {pk} is already closed.")
     return _back(pk)
+
+
+# --- zone editor -------------------------------------------------------------------------------
+@role_required(Role.OPERATOR)
+def zone_editor(request: HttpRequest, pk: int) -> HttpResponse:
+    """The camera's zones over its live picture. Opening it takes the camera's edit lock; a page
+    that did not get it is read-only and says who holds it. Saving goes through the REST API
+    (static panel/zones.js), so the API's validation and its lock check are the only ones."""
+    camera = get_object_or_404(scope_to_sites(Camera.objects.all(), request.user, "site"), pk=pk)
+    held, lock = locks.acquire(camera.pk, request.user)
+    return render_page(request, "panel/zone_editor.html", "wall", {
+        "camera": camera, "held": held, "lock": lock, "is_admin": role_of(request.user) == Role.ADMIN,
+        "kinds": ZoneKindChoices.choices, "directions": LineDirectionChoices.choices,
+        "severities": SeverityChoices.choices, "renew_seconds": locks.LOCK_SECONDS // 3,
+    })
+
+
+@role_required(Role.OPERATOR)
+@require_POST
+def zone_lock(request: HttpRequest, pk: int) -> JsonResponse:
+    """The editor's lock: ``action`` renew (or take), take_over (admins), release; answers the lock."""
+    camera = get_object_or_404(scope_to_sites(Camera.objects.all(), request.user, "site"), pk=pk)
+    action = request.POST.get("action", "renew")
+    if action == "release":
+        locks.release(camera.pk, request.user)
+        return JsonResponse({"held": False, "lock": None})
+    held, lock = locks.acquire(camera.pk, request.user, take_over=action == "take_over")
+    return JsonResponse({"held": held, "lock": lock.as_json()})
