@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import make_user
 
 from controlplane.zones import locks
 
@@ -83,3 +84,38 @@ def test_the_holder_renews_its_lock(world: dict[str, Any]) -> None:
     time.sleep(0.05)
     held, renewed = locks.acquire(world["camera"], alice.user)
     assert held and renewed.expires_at > first.expires_at
+
+
+def test_the_panels_lock_endpoint_and_editor_follow_roles_and_sites(world: dict[str, Any]) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from controlplane.cameras.models import Camera, Site
+
+    def logged_in(username: str, role: str) -> Client:
+        client = Client()
+        client.force_login(User.objects.filter(username=username).first() or make_user(username, role))
+        return client
+
+    camera = world["camera"]
+    lock_url = f"/panel/cameras/{camera}/zones/lock/"
+    alice = logged_in(world["alice"].user.username, "operator")
+    assert alice.get(f"/panel/cameras/{camera}/zones/").status_code == 200  # opening the editor takes the lock
+    assert locks.current(camera).username == world["alice"].user.username  # type: ignore[union-attr]
+    assert alice.post(lock_url, {"action": "renew"}).json()["held"] is True
+
+    bob = logged_in(world["bob"].user.username, "operator")
+    answer = bob.post(lock_url, {"action": "take_over"}).json()  # an operator cannot take over
+    assert answer["held"] is False and answer["lock"]["username"] == world["alice"].user.username
+    assert logged_in("vic", "viewer").post(lock_url, {"action": "renew"}).status_code == 403
+
+    assert alice.post(lock_url, {"action": "release"}).json()["held"] is False
+    assert locks.current(camera) is None
+
+    south = Site.objects.create(name="south")
+    Camera.objects.filter(pk=camera).update(site=south)
+    guard = logged_in("guard", "operator")
+    Site.objects.create(name="north").members.add(User.objects.get(username="guard"))
+    assert guard.get(f"/panel/cameras/{camera}/zones/").status_code == 404
+    assert guard.post(lock_url, {"action": "renew"}).status_code == 404
+    assert locks.current(camera) is None
