@@ -2,6 +2,7 @@
 the REST API, its errors, and the camera's edit lock (controlplane.zones.locks) between two users."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -41,9 +42,11 @@ def test_an_operator_draws_a_polygon_binds_intrusion_and_saves_it_where_the_mous
     new_page: Any, scene: Scene  # noqa: F811
 ) -> None:
     from controlplane.algorithms.models import AlgorithmBinding
+    from controlplane.configs.publish import published_version
     from controlplane.zones import locks
     from controlplane.zones.models import Zone
 
+    before = published_version() or 0
     make_user("otto", "operator")
     page = new_page()
     log_in(page, "otto")
@@ -71,6 +74,22 @@ def test_an_operator_draws_a_polygon_binds_intrusion_and_saves_it_where_the_mous
     binding = AlgorithmBinding.objects.get(zone=zone)
     assert binding.algorithm.slug == "intrusion" and binding.params["min_dwell"] == 2.5 and binding.severity == "high"
     assert locks.current(scene.camera.pk) is None  # released on save
+    assert (published_version() or 0) > before  # the workers get the new zone
+
+
+def test_leaving_the_editor_releases_the_lock_at_once(new_page: Any, scene: Scene) -> None:  # noqa: F811
+    from controlplane.zones import locks
+
+    make_user("otto", "operator")
+    page = new_page()
+    log_in(page, "otto")
+    open_editor(page, scene.camera.pk)
+    assert locks.current(scene.camera.pk) is not None
+    page.goto("/panel/alarms/")
+    deadline = time.monotonic() + 3
+    while locks.current(scene.camera.pk) is not None:
+        assert time.monotonic() < deadline, "the lock outlived the page"
+        time.sleep(0.05)
 
 
 def test_a_self_intersecting_polygon_shows_the_apis_error_and_saves_nothing(new_page: Any, scene: Scene) -> None:  # noqa: F811
