@@ -92,6 +92,48 @@ def test_leaving_the_editor_releases_the_lock_at_once(new_page: Any, scene: Scen
         time.sleep(0.05)
 
 
+def test_an_operator_reshapes_and_moves_a_zone_draws_a_line_and_deletes_a_mask(new_page: Any, scene: Scene) -> None:  # noqa: F811
+    from controlplane.zones.models import Zone
+
+    make_user("otto", "operator")
+    page = new_page()
+    log_in(page, "otto")
+    box = open_editor(page, scene.camera.pk)
+    pixel = lambda fx, fy: (round(box["x"] + fx * box["width"]), round(box["y"] + fy * box["height"]))  # noqa: E731
+
+    def drag(start: tuple[int, int], end: tuple[int, int]) -> None:
+        page.mouse.move(*start)
+        page.mouse.down()
+        page.mouse.move(*end, steps=5)
+        page.mouse.up()
+
+    page.click("#zone-list a:text('floor')")
+    drag(pixel(0.40, 0.70), pixel(0.30, 0.60))  # its first corner
+    corners = [pixel(0.30, 0.60), pixel(0.85, 0.70), pixel(0.85, 1.0), pixel(0.40, 1.0)]
+    drag(pixel(0.60, 0.85), pixel(0.55, 0.80))  # the whole shape
+    dx, dy = pixel(0.55, 0.80)[0] - pixel(0.60, 0.85)[0], pixel(0.55, 0.80)[1] - pixel(0.60, 0.85)[1]
+    moved = [(x + dx, y + dy) for x, y in corners]
+
+    page.click('[data-new="line"]')
+    line = click_at(page, box, [(0.2, 0.3), (0.2, 0.9)])
+    page.fill("#zone-name", "door")
+    page.select_option("#zone-direction", "left_to_right")
+    page.click('[data-new="mask"]')
+    click_at(page, box, [(0.7, 0.1), (0.9, 0.1), (0.9, 0.3)])
+    page.click("#delete-zone")
+    page.click("#save")
+    page.wait_for_selector("#save-state:text('Saved.')")
+
+    def near(points: list[list[float]], pixels: list[tuple[int, int]]) -> bool:
+        return all(abs(box["x"] + x * box["width"] - px) <= 1 and abs(box["y"] + y * box["height"] - py) <= 1
+                   for (x, y), (px, py) in zip(points, pixels, strict=True))
+
+    zones = {z.name: z for z in Zone.objects.filter(camera=scene.camera)}
+    assert sorted(zones) == ["door", "floor"]
+    assert near(zones["floor"].points, moved), zones["floor"].points
+    assert zones["door"].kind == "line" and zones["door"].direction == "left_to_right" and near(zones["door"].points, line)
+
+
 def test_a_self_intersecting_polygon_shows_the_apis_error_and_saves_nothing(new_page: Any, scene: Scene) -> None:  # noqa: F811
     from controlplane.zones.models import Zone
 
