@@ -171,6 +171,7 @@ def test_the_second_user_sees_who_holds_the_lock_and_cannot_save_until_an_admin_
     assert "Being edited by otto until" in state.inner_text()
     assert second.locator("#save").is_disabled() and second.locator('[data-new="polygon"]').is_disabled()
     assert second.locator("#take-over").count() == 0  # only an admin may take over
+    shoot(second, "zone-editor-locked")
     click_at(second, box, [(0.2, 0.2), (0.6, 0.2), (0.6, 0.6)])
     assert Zone.objects.filter(camera=scene.camera).count() == 1
     # What the page's JS would send, sent anyway: the API refuses it while otto holds the lock.
