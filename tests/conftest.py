@@ -117,3 +117,26 @@ def api(live_db: Any) -> Any:
         return client
 
     return client_for
+
+
+@pytest.fixture
+def panel(live_db: Any) -> Any:
+    """A factory of logged-in admin-panel clients: ``panel("operator")``; ``panel(None)`` is a superuser."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    def client_for(role: str | None, sites: list[Any] | None = None) -> Any:
+        name = f"{role or 'root'}-{uuid.uuid4().hex[:6]}"
+        if role is None:
+            user = User.objects.create_superuser(username=name, password="Panoptes-test-pw-1")
+        else:
+            user = User.objects.create_user(username=name, password="Panoptes-test-pw-1", is_staff=True)
+            user.groups.add(Group.objects.get(name=role))
+        for site in sites or []:
+            site.members.add(user)
+        client = Client()
+        client.force_login(user)
+        client.user = user  # type: ignore[attr-defined]
+        return client
+
+    return client_for

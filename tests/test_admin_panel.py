@@ -6,7 +6,6 @@ algorithm catalog and revisions are read-only; rollback is admin-only; operators
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,28 +20,6 @@ PASSWORD = "s3cret-Camera-pw"
 SECRET = "webhook-secret-0123456789"
 
 ClientFor = Callable[..., Client]
-
-
-@pytest.fixture
-def panel(live_db: Any) -> ClientFor:
-    """A factory of logged-in admin-panel clients: ``panel("operator")``; ``panel(None)`` is a superuser."""
-    from django.contrib.auth.models import Group, User
-
-    def client_for(role: str | None, sites: list[Any] | None = None) -> Client:
-        name = f"{role or 'root'}-{uuid.uuid4().hex[:6]}"
-        if role is None:
-            user = User.objects.create_superuser(username=name, password="Panoptes-test-pw-1")
-        else:
-            user = User.objects.create_user(username=name, password="Panoptes-test-pw-1", is_staff=True)
-            user.groups.add(Group.objects.get(name=role))
-        for site in sites or []:
-            site.members.add(user)
-        client = Client()
-        client.force_login(user)
-        client.user = user  # type: ignore[attr-defined]
-        return client
-
-    return client_for
 
 
 def url(model: Any, view: str, *args: Any) -> str:

@@ -7,11 +7,9 @@ every site), so a site-scoped user reads none of them; admins are never site-sco
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 QUERY_SECRET = "Qu3ry-s3cret-value"
@@ -133,40 +131,24 @@ def test_writing_back_a_masked_url_keeps_the_stored_secret_and_a_new_value_repla
 # --- the admin panel ---------------------------------------------------------------------------
 
 
-def panel_client(role: str | None, sites: list[Any] | None = None) -> Client:
-    from django.contrib.auth.models import Group, User
-
-    name = f"{role or 'root'}-{uuid.uuid4().hex[:6]}"
-    if role is None:
-        user = User.objects.create_superuser(username=name, password="Panoptes-test-pw-1")
-    else:
-        user = User.objects.create_user(username=name, password="Panoptes-test-pw-1", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-    for site in sites or []:
-        site.members.add(user)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def admin_url(model: Any, view: str, *args: Any) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-def test_a_site_scoped_viewer_sees_no_revision_in_the_admin(api: Any, sites: dict[str, Any]) -> None:
+def test_a_site_scoped_viewer_sees_no_revision_in_the_admin(api: Any, sites: dict[str, Any], panel: Any) -> None:
     from controlplane.cameras.models import Site
     from controlplane.configs.models import ConfigRevision
 
     version = latest_version(sites["admin"])
-    scoped = panel_client("viewer", [Site.objects.get(name="north")])
+    scoped = panel("viewer", [Site.objects.get(name="north")])
 
     assert scoped.get(admin_url(ConfigRevision, "changelist")).status_code == 403
     assert scoped.get(admin_url(ConfigRevision, "change", version)).status_code in (302, 403)
     assert "s1" not in scoped.get(admin_url(ConfigRevision, "change", version), follow=True).content.decode()
-    assert panel_client("viewer").get(admin_url(ConfigRevision, "change", version)).status_code == 200
+    assert panel("viewer").get(admin_url(ConfigRevision, "change", version)).status_code == 200
 
 
-def test_admin_revision_and_camera_pages_never_show_the_query_secret(api: Any, sites: dict[str, Any]) -> None:
+def test_admin_revision_and_camera_pages_never_show_the_query_secret(api: Any, sites: dict[str, Any], panel: Any) -> None:
     from controlplane.cameras.models import Camera
     from controlplane.configs.models import ConfigRevision
 
@@ -175,18 +157,18 @@ def test_admin_revision_and_camera_pages_never_show_the_query_secret(api: Any, s
     pages = [admin_url(ConfigRevision, "change", version), admin_url(ConfigRevision, "changelist"),
              admin_url(Camera, "change", cam_id), admin_url(Camera, "changelist"), admin_url(Camera, "history", cam_id)]
 
-    for who in (panel_client(None), panel_client("viewer"), panel_client("operator")):
+    for who in (panel(None), panel("viewer"), panel("operator")):
         for page in pages:
             html = who.get(page).content.decode()
             assert QUERY_SECRET not in html and TOKEN_SECRET not in html, page
-    root_page = panel_client(None).get(admin_url(Camera, "change", cam_id)).content.decode()
+    root_page = panel(None).get(admin_url(Camera, "change", cam_id)).content.decode()
     assert "password=***&amp;access_token=***" in root_page
 
 
-def test_the_admin_camera_search_is_no_oracle_for_the_query_secret(api: Any, sites: dict[str, Any]) -> None:
+def test_the_admin_camera_search_is_no_oracle_for_the_query_secret(api: Any, sites: dict[str, Any], panel: Any) -> None:
     from controlplane.cameras.models import Camera
 
-    viewer = panel_client("viewer")
+    viewer = panel("viewer")
 
     found = viewer.get(admin_url(Camera, "changelist"), {"q": f"password={QUERY_SECRET[:3]}"})
 
@@ -195,10 +177,10 @@ def test_the_admin_camera_search_is_no_oracle_for_the_query_secret(api: Any, sit
     assert viewer.get(admin_url(Camera, "changelist"), {"q": "s1"}).context["cl"].result_count == 1
 
 
-def test_saving_the_admin_camera_form_unchanged_keeps_the_query_secret(api: Any, sites: dict[str, Any]) -> None:
+def test_saving_the_admin_camera_form_unchanged_keeps_the_query_secret(api: Any, sites: dict[str, Any], panel: Any) -> None:
     from controlplane.cameras.models import Camera
 
-    root = panel_client(None)
+    root = panel(None)
     cam_id = sites["cam_s"]["id"]
     form = root.get(admin_url(Camera, "change", cam_id)).context["adminform"].form
     shown_url = form.initial["stream_url"]
